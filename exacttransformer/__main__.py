@@ -1,0 +1,5 @@
+"""``python -m exacttransformer``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,368 @@
+"""The forward pass as one readable graph: ``forward(config, params, inputs, backend)``.
+
+Layer: orchestration.  :func:`build_graph` lists the nodes of SPEC §3 in order, reading
+like the paper (``x = x + attn(ln_1(x))``); :func:`forward` evaluates them into a
+:class:`~exacttransformer.trace.Trace`.  Nothing here does arithmetic itself: the nodes
+call the step modules with the backend they are given.
+
+>>> from sympy import Integer as I
+>>> cfg = ModelConfig(norm="pre")
+>>> x = ((I(1), I(2), I(2), I(1)),)
+>>> t = forward(cfg, Params(), Inputs(given={("x", 0, None): x}))
+>>> t.value("ln1", 0)
+((-1, 1, 1, -1),)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from types import MappingProxyType
+
+from . import attention as A
+from . import feedforward as F
+from . import norm as N
+from . import positions as P
+from .backends import EXACT
+from .backends.base import Backend
+from .config import ModelConfig
+from .graph import Node, Patch, StepFn, evaluate
+from .linalg import Matrix, Vector, add, columns, shape
+from .params import LayerParams, Params
+from .trace import Dep, Key, Trace
+
+MEANINGS: dict[str, str] = {
+    "ids": "each token's row number in the vocabulary",
+    "embed": "each token's row of the embedding table E",
+    "pos": "the positional encoding of each position",
+    "x": "the hidden states entering the layer, one row per token",
+    "ln1_mean": "the mean of each row, for the first layer norm",
+    "ln1_var": "the biased variance of each row, for the first layer norm",
+    "ln1": "the first layer norm: each row centred and divided by its standard deviation",
+    "ln2_mean": "the mean of each row, for the second layer norm",
+    "ln2_var": "the biased variance of each row, for the second layer norm",
+    "ln2": "the second layer norm",
+    "attn_in": "what attention reads",
+    "q": "the queries: what each token is looking for",
+    "k": "the keys: what each token offers to be found by",
+    "v": "the values: what each token passes on when attended to",
+    "scores": "how well each query matches each key (dot products)",
+    "sqrt_dk": "the square root of the head width d_k",
+    "scale": "the number the scores are multiplied by",
+    "scaled_scores": "the scores multiplied by the scale",
+    "shifted_scores": "the scaled scores minus each row's maximum (for a stable softmax)",
+    "exp_scores": "e to the power of each score (exactly 0 where masked)",
+    "exp_sum": "the sum of each row of exponentials",
+    "weights": "the attention weights: each row of exponentials divided by its sum",
+    "z": "the weighted sum of the value vectors",
+    "concat": "the heads' outputs side by side",
+    "attn_out": "the attention output, projected back to the model width",
+    "resid_mid": "the residual connection: the layer input plus the attention output",
+    "ffn_in": "what the feed-forward network reads",
+    "ffn_pre": "the hidden neurons before the activation",
+    "ffn_act": "the hidden neurons after the activation",
+    "ffn_out": "the feed-forward output, back at the model width",
+    "resid_post": "the second residual connection",
+    "out": "the block's output, the hidden states leaving the layer",
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What enters the model: tokens, and any nodes the file gives directly."""
+
+    tokens: tuple[str, ...] = ()
+    given: Mapping[Key, Matrix] = field(default_factory=dict)
+    vocab: tuple[str, ...] = ()
+    kv_tokens: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "given", MappingProxyType(dict(self.given)))
+
+
+def _node(
+    key: Key,
+    inputs: Sequence[Key],
+    formula: str,
+    fn: StepFn,
+    deps: Sequence[Dep],
+    params: Sequence[tuple[str, Matrix | None]] = (),
+    required: Sequence[str] = (),
+) -> Node:
+    return Node(
+        key=key,
+        inputs=tuple(inputs),
+        formula=formula,
+        fn=fn,
+        deps=tuple(deps),
+        params=tuple(params),
+        required=tuple(required),
+        meaning=MEANINGS.get(key[0], ""),
+    )
+
+
+def _vec(p: Mapping[str, Matrix | None], name: str) -> Vector | None:
+    m = p.get(name)
+    return None if m is None else m[0]
+
+
+def _as_row(v: Vector | None) -> Matrix | None:
+    return None if v is None else (tuple(v),)
+
+
+def _head_slice(m: Matrix | None, h: int, heads: int) -> Matrix | None:
+    if m is None:
+        return None
+    width = shape(m)[1] // heads
+    return columns(m, h * width, (h + 1) * width)
+
+
+def _bias_slice(b: Vector | None, h: int, heads: int) -> Matrix | None:
+    if b is None:
+        return None
+    width = len(b) // heads
+    return (tuple(b[h * width:(h + 1) * width]),)
+
+
+def _plus(term: str, present: object) -> str:
+    return f" + {term}" if present is not None else ""
+
+
+# --- step functions with the graph's calling convention -------------------------------
+
+def _linear(w: str, b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
+    weight = p[w]
+    assert weight is not None
+    return A.project(be, ins[0], weight, _vec(p, b))
+
+
+def _layernorm_out(eps: object, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
+    gamma = next((v for k, v in p.items() if k.startswith("gamma")), None)
+    beta = next((v for k, v in p.items() if k.startswith("beta")), None)
+    return N.normalize(
+        be, ins[0], ins[1], ins[2], be.const(eps),
+        None if gamma is None else gamma[0], None if beta is None else beta[0],
+    )
+
+
+def _mask_for(config: ModelConfig, s: Matrix) -> A.Mask:
+    n, m = shape(s)
+    return A.causal_mask(n, m) if config.mask == "causal" else A.full_mask(n, m)
+
+
+def _layernorm_nodes(
+    config: ModelConfig, prefix: str, layer: int | None, src: Key,
+    gamma: tuple[str, Vector | None], beta: tuple[str, Vector | None],
+) -> list[Node]:
+    mean_k: Key = (f"{prefix}_mean", layer, None)
+    var_k: Key = (f"{prefix}_var", layer, None)
+    g, b = gamma[1], beta[1]
+    affine = (" ⊙ " + gamma[0] if g is not None else "") + _plus(beta[0], b)
+    return [
+        _node(mean_k, [src], f"mean({src[0]})", lambda be, i, p: N.mean(be, i[0]), [("row",)]),
+        _node(var_k, [src, mean_k], f"mean(({src[0]} - {mean_k[0]})^2)",
+              lambda be, i, p: N.variance(be, i[0], i[1]), [("row",), ("rowscalar",)]),
+        _node((prefix, layer, None), [src, mean_k, var_k],
+              f"({src[0]} - {mean_k[0]}) / sqrt({var_k[0]} + eps){affine}",
+              partial(_layernorm_out, config.norm_eps),
+              [("same",), ("rowscalar",), ("rowscalar",)],
+              params=[(gamma[0], _as_row(g)), (beta[0], _as_row(b))]),
+    ]
+
+
+def _identity(name: str) -> StepFn:
+    return lambda be, ins, p: ins[0]
+
+
+def _scale_nodes(config: ModelConfig, layer: int) -> list[Node]:
+    nodes: list[Node] = []
+    sqrt_k: Key = ("sqrt_dk", layer, None)
+    scale_k: Key = ("scale", layer, None)
+    nodes.append(_node(sqrt_k, [("k", layer, 0)], "sqrt(d_k), d_k = the width of k",
+                       lambda be, i, p: A.sqrt_dk(be, i[0]), [("shape",)]))
+    if config.scale == "sqrt_dk":
+        nodes.append(_node(scale_k, [sqrt_k], "1 / sqrt_dk",
+                           lambda be, i, p: A.scale_from_sqrt_dk(be, i[0]), [("scalar",)]))
+    else:
+        number = 1 if config.scale == "none" else config.scale
+        nodes.append(_node(scale_k, [], str(number),
+                           lambda be, i, p: ((be.const(number) if not isinstance(number, int)
+                                              else be.integer(number),),), []))
+    return nodes
+
+
+def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) -> list[Node]:
+    heads = config.heads
+    x_in: Key = ("attn_in", layer, None)
+    scale_k: Key = ("scale", layer, None)
+    nodes: list[Node] = []
+    for h in range(heads):
+        for name, w, b, src in (("q", "W_Q", "b_Q", x_in), ("k", "W_K", "b_K", kv),
+                                ("v", "W_V", "b_V", kv)):
+            wm = _head_slice(getattr(lp, w), h, heads)
+            bm = _bias_slice(getattr(lp, b), h, heads)
+            nodes.append(_node((name, layer, h), [src], f"{src[0]} {w}{_plus(b, bm)}",
+                               partial(_linear, w, b), [("row",)],
+                               params=[(w, wm), (b, bm)], required=[w]))
+        hk = lambda n: (n, layer, h)  # noqa: E731
+        nodes.append(_node(hk("scores"), [hk("q"), hk("k")], "q kᵀ",
+                           lambda be, i, p: A.scores(be, i[0], i[1]), [("row",), ("rowT",)]))
+        if h == 0:
+            nodes += _scale_nodes(config, layer)
+        nodes.append(_node(hk("scaled_scores"), [hk("scores"), scale_k], "scores · scale",
+                           lambda be, i, p: A.scaled_scores(be, i[0], i[1]),
+                           [("same",), ("scalar",)]))
+        pre = hk("scaled_scores")
+        if config.softmax == "stable":
+            nodes.append(_node(hk("shifted_scores"), [pre], "scaled_scores - rowmax(scaled_scores)",
+                               lambda be, i, p: A.shifted_scores(be, i[0], _mask_for(config, i[0])),
+                               [("row",)]))
+            pre = hk("shifted_scores")
+        mask_note = " (0 where masked)" if config.mask == "causal" else ""
+        nodes.append(_node(hk("exp_scores"), [pre], f"exp({pre[0]}){mask_note}",
+                           lambda be, i, p: A.exp_scores(be, i[0], _mask_for(config, i[0])),
+                           [("same",)]))
+        nodes.append(_node(hk("exp_sum"), [hk("exp_scores")], "rowsum(exp_scores)",
+                           lambda be, i, p: A.exp_sum(be, i[0]), [("row",)]))
+        nodes.append(_node(hk("weights"), [hk("exp_scores"), hk("exp_sum")],
+                           "exp_scores / exp_sum",
+                           lambda be, i, p: A.weights(be, i[0], i[1]), [("same",), ("rowscalar",)]))
+        nodes.append(_node(hk("z"), [hk("weights"), hk("v")], "weights v",
+                           lambda be, i, p: A.mix(be, i[0], i[1]), [("row",), ("col",)]))
+    z_keys = [("z", layer, h) for h in range(heads)]
+    dv = shape(lp.W_V)[1] // heads if lp.W_V is not None else None
+    if heads == 1:
+        cat_deps: list[Dep] = [("same",)]
+    else:
+        cat_deps = [("hcat", h * dv, dv) if dv is not None else ("all",) for h in range(heads)]
+    nodes.append(_node(("concat", layer, None), z_keys,
+                       "[" + ", ".join(f"z_{h}" for h in range(heads)) + "]",
+                       lambda be, i, p: A.concat(i), cat_deps))
+    nodes.append(_node(("attn_out", layer, None), [("concat", layer, None)],
+                       f"concat W_O{_plus('b_O', lp.b_O)}", partial(_linear, "W_O", "b_O"),
+                       [("row",)], params=[("W_O", lp.W_O), ("b_O", _as_row(lp.b_O))],
+                       required=["W_O"]))
+    return nodes
+
+
+def _add_node(key: Key, a: Key, b: Key) -> Node:
+    return _node(key, [a, b], f"{a[0]} + {b[0]}", lambda be, i, p: add(be, i[0], i[1]),
+                 [("same",), ("same",)])
+
+
+def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None) -> list[Node]:
+    L = layer
+    k = lambda n: (n, L, None)  # noqa: E731
+    nodes: list[Node] = []
+    if L > 0:
+        nodes.append(_node(k("x"), [("out", L - 1, None)], f"out of layer {L - 1}",
+                           _identity("x"), [("same",)]))
+    ln1 = (("gamma1", lp.gamma1), ("beta1", lp.beta1))
+    ln2 = (("gamma2", lp.gamma2), ("beta2", lp.beta2))
+    if config.norm == "pre":
+        nodes += _layernorm_nodes(config, "ln1", L, k("x"), *ln1)
+        nodes.append(_node(k("attn_in"), [k("ln1")], "ln1", _identity("attn_in"), [("same",)]))
+    else:
+        nodes.append(_node(k("attn_in"), [k("x")], "x", _identity("attn_in"), [("same",)]))
+    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"))
+    nodes.append(_add_node(k("resid_mid"), k("x"), k("attn_out")))
+    if config.norm == "post":
+        nodes += _layernorm_nodes(config, "ln1", L, k("resid_mid"), *ln1)
+        stream = k("ln1")
+    elif config.norm == "pre":
+        nodes += _layernorm_nodes(config, "ln2", L, k("resid_mid"), *ln2)
+        stream = k("resid_mid")
+    else:
+        stream = k("resid_mid")
+    ffn_src = k("ln2") if config.norm == "pre" else stream
+    nodes.append(_node(k("ffn_in"), [ffn_src], ffn_src[0], _identity("ffn_in"), [("same",)]))
+    nodes.append(_node(k("ffn_pre"), [k("ffn_in")], f"ffn_in W1{_plus('b1', lp.b1)}",
+                       partial(_linear, "W1", "b1"), [("row",)],
+                       params=[("W1", lp.W1), ("b1", _as_row(lp.b1))], required=["W1"]))
+    act = config.activation
+    nodes.append(_node(k("ffn_act"), [k("ffn_pre")], f"{act}(ffn_pre)",
+                       lambda be, i, p: F.activate(be, i[0], act), [("same",)]))
+    nodes.append(_node(k("ffn_out"), [k("ffn_act")], f"ffn_act W2{_plus('b2', lp.b2)}",
+                       partial(_linear, "W2", "b2"), [("row",)],
+                       params=[("W2", lp.W2), ("b2", _as_row(lp.b2))], required=["W2"]))
+    nodes.append(_add_node(k("resid_post"), stream, k("ffn_out")))
+    if config.norm == "post":
+        nodes += _layernorm_nodes(config, "ln2", L, k("resid_post"), *ln2)
+        nodes.append(_node(k("out"), [k("ln2")], "ln2", _identity("out"), [("same",)]))
+    else:
+        nodes.append(_node(k("out"), [k("resid_post")], "resid_post", _identity("out"),
+                           [("same",)]))
+    return nodes
+
+
+def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[Node]:
+    nodes: list[Node] = []
+    n = len(inputs.tokens)
+    x0: Key = ("x", 0, None)
+    parts: list[Key] = []
+    if params.E is not None and inputs.vocab:
+        ids = tuple((inputs.vocab.index(t),) for t in inputs.tokens)
+        nodes.append(_node(("ids", None, None), [], "vocab.index(token)",
+                           lambda be, i, p: tuple((be.integer(r[0]),) for r in ids), []))
+        table = params.E
+        nodes.append(_node(("embed", None, None), [("ids", None, None)], "E[ids]",
+                           lambda be, i, p: P.embed(i[0], table), [("row",)],
+                           params=[("E", table)]))
+        parts.append(("embed", None, None))
+    d = config.d_model or (shape(params.E)[1] if params.E is not None else None)
+    if config.positional in ("sinusoidal", "sinusoidal_guide") and d is not None and n:
+        guide = config.positional == "sinusoidal_guide"
+        base = config.positional_base
+        exponent = "j/d" if guide else "2i/d"
+        nodes.append(_node(("pos", None, None), [], f"sin/cos(p / base^({exponent}))",
+                           lambda be, i, p: P.sinusoidal(be, n, d, base, guide=guide), []))
+        parts.append(("pos", None, None))
+    elif config.positional == "learned" and params.P is not None and n:
+        table_p = params.P
+        nodes.append(_node(("pos", None, None), [], "P[0 … n-1]",
+                           lambda be, i, p: P.learned(n, table_p), [], params=[("P", table_p)]))
+        parts.append(("pos", None, None))
+    if parts == [("embed", None, None), ("pos", None, None)]:
+        nodes.append(_add_node(x0, parts[0], parts[1]))
+    elif parts and parts[0][0] == "embed":
+        nodes.append(_node(x0, parts, "embed", _identity("x"), [("same",)]))
+    else:
+        nodes.append(Node(key=x0, inputs=(), formula="given", fn=None, meaning=MEANINGS["x"]))
+    return nodes
+
+
+def n_layers(params: Params) -> int:
+    """How many blocks the graph has (at least one, for files that give nodes directly)."""
+    return max(1, len(params.layers))
+
+
+def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[Node, ...]:
+    """Every node of the model, in evaluation order."""
+    nodes = _front_nodes(config, params, inputs)
+    kv: Key | None = ("x_kv", None, None) if ("x_kv", None, None) in inputs.given else None
+    if kv is not None:
+        nodes.insert(0, Node(key=kv, inputs=(), formula="given", fn=None,
+                             meaning="the hidden states the keys and values read"))
+    layers = params.layers or (LayerParams(),)
+    for layer, lp in enumerate(layers):
+        nodes += _layer_nodes(config, layer, lp, kv)
+    return tuple(nodes)
+
+
+def forward(
+    config: ModelConfig,
+    params: Params,
+    inputs: Inputs,
+    backend: Backend = EXACT,
+    patch: Patch | None = None,
+    *,
+    title: str = "",
+    source: str = "",
+) -> Trace:
+    """Run the graph and return the trace of every node that could be computed."""
+    steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
+    return Trace(
+        steps=steps, tokens=inputs.tokens, kv_tokens=inputs.kv_tokens, config=config,
+        backend=backend.name, title=title, source=source,
+    )

@@ -1,0 +1,34 @@
+"""Argument helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from ..config import suggest
+from ..errors import InputError
+
+MAX_DIGITS = 1000
+
+
+def digits(text: str) -> int:
+    """``--digits``: a whole number from 1 to :data:`MAX_DIGITS`."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of digits, got {text!r}") from None
+    if not 1 <= n <= MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DIGITS}, got {n}")
+    return n
+
+
+def token_index(tokens: Sequence[str], text: str | None) -> int | None:
+    """``--token``: a token's text (first match) or its 0-based index."""
+    if text is None:
+        return None
+    if text in tokens:
+        return list(tokens).index(text)
+    if text.isdigit() and int(text) < len(tokens):
+        return int(text)
+    raise InputError(f"{text!r} is not among the tokens; {suggest(text, list(tokens))}",
+                     key="--token")

@@ -10,12 +10,13 @@ Layer: settings only, no arithmetic. Numbers are exact sympy values from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sympy
 
 from .errors import InputError
 
-Number = sympy.Expr
+Number: TypeAlias = sympy.Expr
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "mask": ("none", "causal"),

@@ -205,7 +205,9 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
             nodes.append(_node((name, layer, h), [src], f"{src[0]} {w}{_plus(b, bm)}",
                                partial(_linear, w, b), [("row",)],
                                params=[(w, wm), (b, bm)], required=[w]))
-        hk = lambda n: (n, layer, h)  # noqa: E731
+        def hk(n: str, h: int = h) -> Key:
+            return (n, layer, h)
+
         nodes.append(_node(hk("scores"), [hk("q"), hk("k")], "q kᵀ",
                            lambda be, i, p: A.scores(be, i[0], i[1]), [("row",), ("rowT",)]))
         if h == 0:

@@ -97,8 +97,8 @@ def _check_layer(
             key=f"{prefix}.{missing[0]}",
         )
     if (p.W1 is None) != (p.W2 is None):
-        missing = "W1" if p.W1 is None else "W2"
-        raise InputError("a feed-forward network needs both W1 and W2", key=f"{prefix}.{missing}")
+        absent = "W1" if p.W1 is None else "W2"
+        raise InputError("a feed-forward network needs both W1 and W2", key=f"{prefix}.{absent}")
     if attn and p.W1 is not None and p.W_O is None:
         raise InputError(
             "the block has attention and a feed-forward network but no output projection W_O "

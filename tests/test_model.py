@@ -98,10 +98,12 @@ def test_gelu_keeps_erf_symbolic() -> None:
 
 
 def test_silu_and_gelu_tanh_closed_forms() -> None:
-    t = et.loads('[model]\nactivation = "silu"\n[input]\nffn_in = [[1, -2]]\n[weights]\nW1 = [[1, 0], [0, 1]]\nW2 = [[1], [1]]\n').forward()
+    t = et.loads('[model]\nactivation = "silu"\n[input]\nffn_in = [[1, -2]]\n'
+                 '[weights]\nW1 = [[1, 0], [0, 1]]\nW2 = [[1], [1]]\n').forward()
     assert t.value("ffn_act") == ((1 / (1 + exp(-1)), -2 / (1 + exp(2))),)
     assert t.find("resid_post") is None  # a lone feed-forward has no residual
-    g = et.loads('[model]\nactivation = "gelu_tanh"\n[input]\nffn_in = [[0]]\n[weights]\nW1 = [[1]]\nW2 = [[1]]\n').forward()
+    g = et.loads('[model]\nactivation = "gelu_tanh"\n[input]\nffn_in = [[0]]\n'
+                 '[weights]\nW1 = [[1]]\nW2 = [[1]]\n').forward()
     assert g.value("ffn_act") == ((I(0),),)
 
 
@@ -120,7 +122,8 @@ def test_post_norm_and_pre_norm_wiring() -> None:
 
 
 def test_layer_norm_affine_and_eps() -> None:
-    t = et.loads('[model]\nnorm = "pre"\nnorm_eps = "1/4"\n[input]\nx = [[0, 1]]\n[weights]\ngamma1 = [2, 2]\nbeta1 = [1, 0]\n').forward()
+    t = et.loads('[model]\nnorm = "pre"\nnorm_eps = "1/4"\n[input]\nx = [[0, 1]]\n'
+                 '[weights]\ngamma1 = [2, 2]\nbeta1 = [1, 0]\n').forward()
     # mean 1/2, variance 1/4, sqrt(1/4 + 1/4) = sqrt(2)/2
     assert t.value("ln1") == ((1 - sqrt(2), sqrt(2)),)
 
@@ -150,7 +153,8 @@ W_V = [[0], [0], [1]]
 
 
 def test_sinusoidal_positions_are_exact() -> None:
-    text = '[model]\npositional = "sinusoidal"\npositional_base = "100"\n[input]\nvocab = ["a", "b"]\ntokens = ["a", "b", "a"]\nE = [[0, 0, 0, 0], [0, 0, 0, 0]]\n'
+    text = ('[model]\npositional = "sinusoidal"\npositional_base = "100"\n[input]\n'
+            'vocab = ["a", "b"]\ntokens = ["a", "b", "a"]\nE = [[0, 0, 0, 0], [0, 0, 0, 0]]\n')
     pos = et.loads(text).forward().value("pos", None, None)
     assert pos[0] == (I(0), I(1), I(0), I(1))
     assert pos[2] == (sympy.sin(2), sympy.cos(2), sympy.sin(Rational(1, 5)), sympy.cos(Rational(1, 5)))

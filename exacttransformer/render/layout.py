@@ -13,6 +13,7 @@ from functools import lru_cache
 from ..numbers import format_exact, to_sig
 from ..trace import Step, Trace
 
+
 @lru_cache(maxsize=65536)
 def _exact(x: object) -> str:
     return format_exact(x)  # type: ignore[arg-type]

@@ -19,12 +19,36 @@ from ..numbers import sign as certified_sign
 from ..numbers import to_float as certified_float
 
 
-def _has_fraction(expr: sympy.Expr) -> bool:
-    """True when ``expr`` divides by something that is not a plain number."""
-    return any(
-        isinstance(p, sympy.Pow) and p.exp.is_negative and not p.base.is_Rational
-        for p in sympy.preorder_traversal(expr)
-    )
+def _split(term: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """``term`` as (numerator, symbolic denominator), structurally: ``3e^a/(2S)`` gives
+    ``(3e^a/2, S)``.  Only top-level factors are looked at, so this is cheap."""
+    factors = term.args if isinstance(term, sympy.Mul) else (term,)
+    num, den = [], []
+    for f in factors:
+        if isinstance(f, sympy.Pow) and f.exp.is_negative and not f.base.is_Rational:
+            den.append(sympy.Pow(f.base, -f.exp))
+        else:
+            num.append(f)
+    return sympy.Mul(*num), sympy.Mul(*den)
+
+
+def _combine(terms: Sequence[sympy.Expr]) -> sympy.Expr:
+    """Add terms, putting those over the same symbolic denominator over it once.
+
+    ``e^a/S + 2e^b/S`` becomes ``(e^a + 2e^b)/S``, which sympy cancels to 1 when the
+    numerator is ``S`` itself.  Purely structural (no ``together``/``cancel``), so it costs
+    about as much as the sum.
+    """
+    result = sympy.Add(*terms)
+    if result.is_Rational:
+        return result
+    groups: dict[sympy.Expr, list[sympy.Expr]] = {}
+    for t in sympy.Add.make_args(result):
+        num, den = _split(t)
+        groups.setdefault(den, []).append(num)
+    if all(den == 1 or len(nums) == 1 for den, nums in groups.items()):
+        return result
+    return sympy.Add(*[sympy.Add(*nums) / den for den, nums in groups.items()])
 
 
 class ExactBackend:
@@ -57,12 +81,7 @@ class ExactBackend:
         return a / b
 
     def total(self, xs: Sequence[sympy.Expr]) -> sympy.Expr:
-        result = sympy.Add(*xs)
-        if not result.is_Rational and _has_fraction(result):
-            # Terms over one denominator (softmax weights) are combined: e^a/S + 2e^b/S
-            # becomes (e^a + 2e^b)/S, which sympy cancels to 1 when the numerator is S.
-            result = sympy.together(result)
-        return result
+        return _combine(xs)
 
     def dot(self, xs: Sequence[sympy.Expr], ys: Sequence[sympy.Expr]) -> sympy.Expr:
         return self.total([x * y for x, y in zip(xs, ys, strict=True)])

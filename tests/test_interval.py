@@ -17,9 +17,7 @@ R = sympy.Rational
 
 # --------------------------------------------------------------------------- strategies
 
-small_rationals = st.builds(
-    R, st.integers(-20, 20), st.integers(1, 12)
-)
+small_rationals = st.builds(R, st.integers(-20, 20), st.integers(1, 12))
 positive_rationals = st.builds(R, st.integers(1, 30), st.integers(1, 12))
 leaves = st.one_of(
     small_rationals,
@@ -65,7 +63,8 @@ def test_enclosure_contains_the_value_and_shrinks(x: sympy.Expr) -> None:
     # Reference: sympy's evalf at 60 digits; it is not rigorous, so we allow it an error of
     # 10^-50 relative, far below what sympy achieves and far above what 200 bits resolve.
     reference = Fraction(str(sympy.N(x, 60)))
-    slack = Fraction(1, 10**50) * max(1, abs(reference))
+    size = max(Fraction(1), abs(reference))
+    slack = Fraction(1, 10**50) * size
     widths = []
     for prec in (53, 100, 200):
         lo, hi = (_fraction(v) for v in enclose(x, prec))
@@ -73,7 +72,7 @@ def test_enclosure_contains_the_value_and_shrinks(x: sympy.Expr) -> None:
         assert lo - slack <= reference <= hi + slack
         widths.append(hi - lo)
     assert widths[2] <= widths[0]
-    assert widths[2] <= Fraction(1, 2**120) * max(1, abs(reference))
+    assert widths[2] <= Fraction(1, 2**120) * size
 
 
 # --------------------------------------------------------------------------- named cases
@@ -163,11 +162,13 @@ def test_global_mpmath_state_is_unchanged() -> None:
 
 
 def test_deep_expressions_do_not_recurse() -> None:
-    # 900 levels is about what sympy itself can build; a recursive walk would need 3 frames
-    # per level and overflow Python's default limit of 1000.
+    # A recursive walk would need several frames per level and overflow Python's default
+    # limit of 1000. (sympy's own evaluation recurses, so the nodes are built unevaluated,
+    # each hashed as it is made.)
     x: sympy.Expr = R(1, 2)
     for _ in range(900):
-        x = sympy.sin(x)
+        x = sympy.sin(x, evaluate=False)
+        hash(x)
     lo, hi = enclose(x, 64)
     assert 0 < lo <= hi < 1
 

@@ -38,6 +38,10 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = Fals
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        # mkstemp makes the file private (0600); give it the permissions open() would.
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

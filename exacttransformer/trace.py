@@ -112,6 +112,18 @@ class Trace:
     def value(self, name: str, layer: int | None = 0, head: int | None = 0) -> Matrix:
         return self.get(name, layer, head).value
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the worked example as Markdown with KaTeX/MathJax math."""
+        from .render.markdown import render_markdown
+
+        return render_markdown(self, digits=4)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter (and nbconvert): every step as one aligned display."""
+        from .render.markdown import render_notebook_latex
+
+        return render_notebook_latex(self, digits=4)
+
     def token_index(self, token: str | int, *, kv: bool = False) -> int:
         """A token given by text (first match) or 0-based index."""
         tokens = self.kv_tokens if kv and self.kv_tokens else self.tokens

@@ -1,15 +1,38 @@
-"""Markdown walkthrough with MathJax/KaTeX math (``$$ … $$`` and ``bmatrix``).
+"""Markdown walkthrough with MathJax/KaTeX math (``$$ … $$``, ``aligned``, ``bmatrix``), and
+the notebook display of a trace.
 
-Layer: presentation.  Exact values are typeset by sympy's LaTeX printer (printing, not
-parsing: no user text is evaluated).
+Layer: presentation.  The layout (formula, numbers substituted, exact result, decimal;
+readable softmax forms; elided long rows) is :mod:`exacttransformer.render.mathdoc`'s, the
+same as the LaTeX document's; this module only writes its blocks as Markdown.  Exact values
+are typeset by sympy's LaTeX printer (printing, not parsing: no user text is evaluated), and
+user text never enters math: a token that is not plain letters and digits is named by its
+row (``\\#1``) inside formulas and shown as code elsewhere.
 """
 
 from __future__ import annotations
 
-import sympy
+import re
+from collections.abc import Sequence
+from typing import Any
 
 from ..trace import Trace
-from .layout import MatrixView, layout
+from .mathdoc import (
+    Block,
+    ClaimsTable,
+    Display,
+    Heading,
+    Heatmap,
+    Items,
+    Options,
+    Para,
+    Run,
+    build,
+    step_blocks,
+)
+
+_PLAIN = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
+_WORD_SAFE = re.compile(r"[A-Za-z0-9 .,:;=+*/()\[\]-]")
+_WORD_MAP = {"ᵀ": "T", "·": "*", "−": "-", "√": "sqrt ", "_": r"\_"}
 
 
 def md_escape(text: str) -> str:
@@ -20,38 +43,158 @@ def md_escape(text: str) -> str:
     """
     out = []
     for ch in text:
-        if ch in "\\`*_{}[]()#+-.!|<>$":
+        if ch in "\\`*_{}[]()#+-.!|<>$~":
             out.append("\\" + ch)
+        elif ch in "\n\r\t":
+            out.append(" ")
         else:
             out.append(ch)
     return "".join(out)
 
 
-def _bmatrix(view: MatrixView, approx: bool = False) -> str:
-    if approx:
-        rows = [" & ".join(r) for r in view.approx]
-    else:
-        rows = [" & ".join(sympy.latex(x) for x in r) for r in view.raw]
-    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+_LINE_START = re.compile(r"^(\s*)([#>+-]|\d+(?=[.)]))")
 
 
-def render_markdown(trace: Trace, *, token: int | None = None, digits: int = 6) -> str:
-    lines = [f"# {md_escape(trace.title or 'Walkthrough')}", ""]
-    if trace.source:
-        lines += [f"*Source:* {md_escape(trace.source)}", ""]
-    lines += [f"Tokens: {', '.join('`' + t.replace('`', '') + '`' for t in trace.tokens)}. "
-              "Row vectors: a projection is $x W$.", ""]
-    for view in layout(trace, token=token, digits=digits):
-        step = view.step
-        lines.append(f"## {md_escape(view.title)}")
-        lines.append("")
-        if step.meaning:
-            lines += [step.meaning[0].upper() + step.meaning[1:] + ".", ""]
-        rows = ", ".join(md_escape(lbl) for lbl in view.result.labels)
-        lines.append(f"Formula: `{step.name} = {step.formula}` (rows: {rows})")
-        lines.append("")
-        lines.append("$$" + _bmatrix(view.result) + "$$")
-        if view.result.exact != view.result.approx:
-            lines.append("$$\\approx " + _bmatrix(view.result, approx=True) + "$$")
-        lines.append("")
-    return "\n".join(lines)
+def md_prose(text: str, *, line_start: bool = False) -> str:
+    """Lighter escaping for running text: only what is active anywhere in a line (and, at
+    the start of a line, what starts a heading, list or quote).
+
+    >>> print(md_prose("1. a_b (c) [d]", line_start=True))
+    1\\. a\\_b (c) \\[d\\]
+    """
+    out = "".join("\\" + ch if ch in "\\`*_{}[]<>|$~" else " " if ch in "\n\r\t" else ch
+                  for ch in text)
+    if line_start:
+        m = _LINE_START.match(out)
+        if m:
+            head = m.group(2)
+            out = m.group(1) + (head + "\\" if head[0].isdigit() else "\\" + head) \
+                + out[m.end():]
+    return out
+
+
+def md_code(text: str) -> str:
+    """Inline code that shows ``text`` literally, whatever backticks it holds.
+
+    >>> md_code("a`b"), md_code("")
+    ('`` a`b ``', '*(empty)*')
+    """
+    if not text:
+        return "*(empty)*"
+    text = text.replace("\n", " ").replace("|", "\u2223")
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    pad = " " if "`" in text or text.startswith(" ") or text.endswith(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+class MarkdownTarget:
+    """User text inside KaTeX/MathJax math: plain words only, else the row number."""
+
+    def token(self, index: int, text: str) -> str:
+        if _PLAIN.fullmatch(text) and len(text) <= 24:
+            return r"\text{" + text + "}"
+        return rf"\#{index}"
+
+    def words(self, text: str) -> str:
+        return r"\text{" + _safe_words(text) + "}"
+
+
+def _safe_words(text: str) -> str:
+    """Text for ``\\text{…}`` in KaTeX/MathJax: letters, digits and plain punctuation."""
+    out = []
+    for ch in text:
+        if ch in _WORD_MAP:
+            out.append(_WORD_MAP[ch])
+        elif _WORD_SAFE.fullmatch(ch):
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def _runs(runs: Sequence[Run]) -> str:
+    out = []
+    for n, (kind, text) in enumerate(runs):
+        if kind == "math":
+            out.append(f"${text}$")
+        elif kind == "code":
+            out.append(md_code(text))
+        elif kind == "note":
+            out.append("*" + md_prose(text) + "*" if text else "")
+        else:
+            out.append(md_prose(text, line_start=n == 0))
+    return "".join(out)
+
+
+def _display(block: Display) -> str:
+    lines = [f"{lhs} &{rel} {rhs}" for lhs, rel, rhs in block.lines]
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$\n"
+
+
+def _heatmap(block: Heatmap) -> str:
+    head = "| query \\\\ key | " + " | ".join(md_code(c) for c in block.cols) + " |"
+    rule = "|---|" + "---|" * len(block.cols)
+    rows = []
+    for i, (label, cells) in enumerate(zip(block.rows, block.cells, strict=True)):
+        shown = [f"**{c}**" if i == block.highlight else c for c in cells]
+        rows.append(f"| {md_code(label)} | " + " | ".join(shown) + " |")
+    caption = _runs(block.caption)
+    if block.highlight is not None:
+        caption += " The followed token's row is in bold."
+    return "\n".join([caption, "", head, rule, *rows]) + "\n"
+
+
+def _claims(block: ClaimsTable) -> str:
+    lines = ["| claim | printed | exact | correct rounding | verdict |", "|---|---|---|---|---|"]
+    for row in block.rows:
+        label = _runs(row.label) + (f" — {md_prose(row.note)}" if row.note else "")
+        printed = ", ".join(md_code(t) for t, _ in row.printed)
+        exact = ", ".join(f"${x}$" for x in row.exact)
+        if row.exact_note:
+            exact += f" (${row.exact_note}$)"
+        verdict = f"**{row.verdict}**" if row.verdict else "—"
+        lines.append(f"| {label} | {printed} | {exact} | {_runs(row.correct)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_blocks(blocks: Sequence[Block]) -> str:
+    out = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            main = _runs([r for r in block.runs if r[0] != "note"])
+            notes = " ".join(t for k, t in block.runs if k == "note" and t)
+            out.append("#" * block.level + " " + main
+                       + (f" *({md_prose(notes)})*" if notes else "") + "\n")
+        elif isinstance(block, Para):
+            out.append(_runs(block.runs) + "\n")
+        elif isinstance(block, Items):
+            out.append("\n".join("- " + _runs(item) for item in block.items) + "\n")
+        elif isinstance(block, Display):
+            out.append(_display(block))
+        elif isinstance(block, Heatmap):
+            out.append(_heatmap(block))
+        elif isinstance(block, ClaimsTable):
+            out.append(_claims(block))
+    return "\n".join(out)
+
+
+def render_markdown(trace: Trace, *, token: int | None = None, digits: int = 6,
+                    max_cols: int = 10, report: Any = None, source_name: str = "") -> str:
+    """The worked example as Markdown (the LaTeX document's layout, in KaTeX-ready math)."""
+    opts = Options(token=token, digits=digits, max_cols=max_cols)
+    return write_blocks(build(trace, MarkdownTarget(), opts, report=report,
+                              source_name=source_name))
+
+
+def render_notebook_latex(trace: Trace, *, digits: int = 4) -> str:
+    """Every step as one ``aligned`` display, for ``Trace._repr_latex_`` (MathJax)."""
+    lines = []
+    for block in step_blocks(trace, MarkdownTarget(), Options(digits=digits)):
+        if isinstance(block, Heading):
+            title = "".join(t for k, t in block.runs if k == "text")
+            lines.append(r"&\textbf{" + _safe_words(title) + "}")
+        elif isinstance(block, Display):
+            lines += [f"{lhs} &{rel} {rhs}" for lhs, rel, rhs in block.lines]
+    return "$$\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}$$"

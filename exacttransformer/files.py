@@ -351,7 +351,8 @@ class _Loader:
         if not given and not (vocab and params.E is not None and tokens) and not (table and tokens):
             raise self.error("input", "nothing to compute: give X (the hidden states), "
                                       "vocab and E with tokens, or a node such as q, k, v, "
-                                      "scores or logits, or a positional table (positional, d_model and tokens)")
+                                      "scores or logits, or a positional table "
+                                      "(positional, d_model and tokens)")
         rows = {shape(m)[0] for k, m in given.items() if k[0] not in ("x_kv", "k", "v", "pos")}
         n = len(tokens)
         if tokens and rows and rows != {n}:

@@ -14,12 +14,25 @@ output element ``[i, j]`` reads:
 ``("rowscalar",)`` input ``[i, 0]``            ``("scalar",)`` input ``[0, 0]``
 ``("all",)``       every input element         ``("shape",)``  only the input's shape
 ``("hcat", c0, w)`` input ``[i, j - c0]`` when ``c0 <= j < c0 + w``
+``("hcol", c0, w)`` input column ``j - c0`` when ``c0 <= j < c0 + w`` (a head's slice of a
+                    weight gradient)
+
+Patterns for the vocabulary head, RoPE and backpropagation:
+
+``("colT",)``      input column ``i``          ``("lastrow",)`` the input's last row
+``("pair",)``      input ``[i, 2⌊j/2⌋]`` and ``[i, 2⌊j/2⌋+1]`` (a RoPE pair)
+``("half",)``      input ``[i, ⌊j/2⌋]`` (a RoPE angle)
+``("offset", c0)`` input ``[i, j + c0]`` (a head's columns of ``concat``)
+``("clip",)``      input ``[i, j]`` when row ``i`` exists (``P``'s unused rows read nothing)
+``("at", r, c)``   the one input element ``[r, c]`` (negative ``r``: from the end)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+import sympy
 
 from .backends.base import Backend
 from .errors import ComputationError
@@ -42,6 +55,8 @@ class Node:
     params: tuple[tuple[str, Matrix | None], ...] = ()
     required: tuple[str, ...] = ()
     meaning: str = ""
+    note: Callable[[Backend, Sequence[Matrix], Matrix], str] | None = None
+    """Words appended to the formula once the value is known (which token won, ties)."""
 
     def ready(self, known: Mapping[Key, Matrix]) -> bool:
         have = dict(self.params)
@@ -82,6 +97,23 @@ def element_deps(dep: Dep, index: tuple[int, int], in_shape: tuple[int, int]) ->
     if kind == "hcat":
         c0, width = dep[1], dep[2]
         return [(i, j - c0)] if c0 <= j < c0 + width else []
+    if kind == "hcol":
+        c0, width = dep[1], dep[2]
+        return [(r, j - c0) for r in range(rows)] if c0 <= j < c0 + width else []
+    if kind == "colT":
+        return [(r, i) for r in range(rows)]
+    if kind == "lastrow":
+        return [(rows - 1, c) for c in range(cols)]
+    if kind == "pair":
+        return [(i, 2 * (j // 2)), (i, 2 * (j // 2) + 1)]
+    if kind == "half":
+        return [(i, j // 2)]
+    if kind == "offset":
+        return [(i, j + dep[1])]
+    if kind == "clip":
+        return [(i, j)] if i < rows else []
+    if kind == "at":
+        return [(dep[1] % rows, dep[2])]
     raise ValueError(f"unknown dependency pattern {dep!r}")
 
 
@@ -98,19 +130,24 @@ def evaluate(
     """
     known: dict[Key, Matrix] = {}
     steps: list[Step] = []
+    convert = _converter(backend)
     for node in nodes:
         is_given = node.key in given
         if is_given:
-            value = given[node.key]
+            value = convert(given[node.key])
         elif node.ready(known):
             assert node.fn is not None
             ins = [known[k] for k in node.inputs]
             try:
-                value = node.fn(backend, ins, dict(node.params))
+                value = node.fn(backend, ins, {k: None if v is None else convert(v)
+                                               for k, v in node.params})
             except ZeroDivisionError as exc:
                 raise ComputationError(f"{node.key[0]}: division by zero ({exc})") from None
         else:
             continue
+        formula = "given" if is_given else node.formula
+        if not is_given and node.note is not None:
+            formula = f"{formula}; {node.note(backend, ins, value)}"
         if patch is not None:
             value = patch(node.key, value)
         known[node.key] = value
@@ -121,7 +158,7 @@ def evaluate(
                 layer=node.key[1],
                 head=node.key[2],
                 inputs=() if is_given else node.inputs,
-                formula="given" if is_given else node.formula,
+                formula=formula,
                 value=value,
                 given=is_given,
                 operands=operands,
@@ -130,6 +167,26 @@ def evaluate(
             )
         )
     return tuple(steps)
+
+
+def _converter(backend: Backend) -> Callable[[Matrix], Matrix]:
+    """Exact file values (weights, given nodes) in the backend's own representation.
+
+    The exact backend uses them as they are; another backend converts each matrix once.
+    """
+    if backend.name == "exact":
+        return lambda m: m
+    cache: dict[int, tuple[Matrix, Matrix]] = {}
+
+    def convert(m: Matrix) -> Matrix:
+        hit = cache.get(id(m))
+        if hit is None or hit[0] is not m:
+            hit = (m, tuple(tuple(backend.const(x) if isinstance(x, sympy.Basic) else x
+                                  for x in row) for row in m))
+            cache[id(m)] = hit
+        return hit[1]
+
+    return convert
 
 
 def _operands(node: Node, known: Mapping[Key, Matrix]) -> tuple[tuple[str, Matrix], ...]:

@@ -3,24 +3,41 @@
 Models are built directly as ``(ModelConfig, Params, Inputs)``, the three arguments of
 :func:`exacttransformer.model.forward` and :func:`exacttransformer.reference.reference_forward`.
 
-Sizes are kept where the exact engine is fast: one layer may have 1–4 heads, 1–6 tokens
-and 1–8 model dimensions; a second layer reads irrational hidden states (sums of exponentials
-over square roots), whose sympy expressions grow with every token, so two-layer models
-have one head, at most 3 tokens and at most 4 dimensions.
+Sizes are kept where the exact engine is fast (measured on a 2-core machine):
+
+- one layer, no norm, ReLU or no activation: 1–6 tokens, 1–4 heads (heads × tokens ≤ 8),
+  1–8 dimensions (dimensions × tokens ≤ 16), d_head and d_v 1–3, d_ff 1–4;
+- one layer with a norm or a smooth activation (GELU, its tanh form, SiLU): 1–3 tokens,
+  heads × tokens ≤ 4, 1–3 dimensions, d_head and d_v 1–2, d_ff 1–2;
+- two layers: no norm, ReLU or no activation, one head, 1–3 tokens, 1–4 dimensions.  The
+  second layer reads irrational hidden states (ratios of sums of exponentials), and sympy
+  takes minutes to build square roots, ``tanh``/``erf`` or quotients of those, so the
+  two-layer models leave layer norm and the smooth activations to the one-layer ones.
+
+Every other option is drawn for every model: mask, scale (``sqrt_dk``, ``none``, 1/2, 1/3),
+softmax, ``norm_eps`` (0 or 1/100000), each optional bias, gamma and beta, cross-attention
+(``x_kv`` given, of its own width and length) and, for one layer, embeddings with positions
+and a vocabulary head (``W_U`` and ``b_U`` or tied embeddings, a temperature, and on the
+small models a final norm).
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import sympy
-from hypothesis import settings
+from hypothesis import note, reject, settings
 from hypothesis import strategies as st
 
 from exacttransformer.config import ModelConfig
+from exacttransformer.errors import ComputationError
 from exacttransformer.linalg import Matrix
-from exacttransformer.model import Inputs
+from exacttransformer.model import Inputs, forward
 from exacttransformer.params import LayerParams, Params
+from exacttransformer.trace import Trace
 
 EPS = sympy.Rational(1, 100000)
 """PyTorch's default ``LayerNorm`` eps, the non-zero ``norm_eps`` the models use."""
@@ -32,19 +49,68 @@ def budget(n: int) -> settings:
     return settings(max_examples=max(1, n * settings().max_examples // 40))
 
 
+EXACT_SECONDS = 4.0
+"""Time allowed to one exact forward pass of a random model before the example is dropped.
+
+The sizes below keep almost every model well under a second, but sympy builds a few
+square roots, ``tanh``/``erf`` and quotients of long sums very slowly (its automatic
+evaluation asks assumption questions that it answers by numerical evaluation of the whole
+argument), so a rare small model takes minutes.  Such an example is *rejected*, not passed:
+hypothesis counts it as invalid, draws another, and fails the test if too many are.
+"""
+
+
+class _OverTime(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_OverTime` inside the block after ``seconds`` (SIGALRM; main thread)."""
+    def expire(signum: int, frame: object) -> None:
+        raise _OverTime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def exact_trace(m: Model) -> Trace:
+    """The exact trace of a random model, rejecting (not failing) the example when the engine
+    refuses it as documented (a constant row under layer norm with ``norm_eps = 0``, a sign it
+    cannot decide) or when it takes longer than :data:`EXACT_SECONDS`."""
+    try:
+        with time_limit(EXACT_SECONDS):
+            return forward(*m.args)
+    except ComputationError as exc:
+        note(f"exact engine refused: {exc}")
+    except _OverTime:
+        note(f"exact engine took over {EXACT_SECONDS} s")
+    reject()
+
+
 # --- numbers and matrices -----------------------------------------------------------------
 
 SIMPLE = sorted(
     {sympy.Rational(k, q) for q in (1, 2, 4) for k in range(-4 * q, 4 * q + 1) if abs(k) <= 4},
     key=lambda r: (int(r.q), abs(r), bool(r < 0)),
 )
-"""Integers -4…4 and the halves and quarters of -4…4 (|k/q| ≤ 4 with |k| ≤ 4), simplest
-first so that hypothesis shrinks towards 0, 1, -1, 2, …"""
+"""Integers -4…4, ±1/2, ±3/2, ±1/4, ±3/4 (``k/q`` with ``|k| ≤ 4``), simplest first so that
+hypothesis shrinks towards 0, 1, -1, 2, …"""
 
 
 def rationals(max_abs: int = 4) -> st.SearchStrategy[sympy.Rational]:
     """Small exact rationals: integers and simple fractions ``k/2``, ``k/4``."""
     return st.sampled_from([r for r in SIMPLE if abs(r) <= max_abs])
+
+
+def positive_rationals(max_abs: int = 4) -> st.SearchStrategy[sympy.Rational]:
+    """Small exact rationals above 0 (a variance, a square root)."""
+    return st.sampled_from([r for r in SIMPLE if 0 < r <= max_abs])
 
 
 def exact_numbers() -> st.SearchStrategy[sympy.Expr]:
@@ -57,7 +123,8 @@ def exact_numbers() -> st.SearchStrategy[sympy.Expr]:
 
 
 def vectors(n: int, elements: st.SearchStrategy[sympy.Expr] | None = None) -> st.SearchStrategy:
-    return st.tuples(*[elements or rationals() for _ in range(n)])
+    elements = rationals() if elements is None else elements
+    return st.tuples(*[elements for _ in range(n)])
 
 
 def matrices(rows: int, cols: int, elements: st.SearchStrategy[sympy.Expr] | None = None
@@ -75,7 +142,7 @@ def maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
 
 @dataclass(frozen=True)
 class Model:
-    """A random model: what ``forward`` takes, plus the sizes it was drawn with."""
+    """A random model: the three arguments of ``forward`` (``model.args``)."""
 
     config: ModelConfig
     params: Params
@@ -92,7 +159,7 @@ class Model:
         return replace(self, inputs=replace(self.inputs, given=given))
 
 
-def configs(heads: int, norm_ok_eps0: bool = True) -> st.SearchStrategy[ModelConfig]:
+def configs(heads: int) -> st.SearchStrategy[ModelConfig]:
     """Every ``[model]`` option the forward pass reads, for ``heads`` heads."""
     return st.builds(
         ModelConfig,
@@ -102,7 +169,7 @@ def configs(heads: int, norm_ok_eps0: bool = True) -> st.SearchStrategy[ModelCon
         softmax=st.sampled_from(["plain", "stable"]),
         activation=st.sampled_from(["relu", "gelu", "gelu_tanh", "silu", "none"]),
         norm=st.sampled_from(["none", "pre", "post"]),
-        norm_eps=st.sampled_from([sympy.Integer(0), EPS] if norm_ok_eps0 else [EPS]),
+        norm_eps=st.sampled_from([sympy.Integer(0), EPS]),
     )
 
 
@@ -129,35 +196,61 @@ def layer_params(draw: st.DrawFn, d: int, d_kv: int, heads: int, dk: int, dv: in
 
 
 @st.composite
-def models(draw: st.DrawFn, max_layers: int = 2, cross: bool = True,
-           embeddings: bool = True) -> Model:
+def models(draw: st.DrawFn, max_layers: int = 2, cross: bool | None = None,
+           embeddings: bool = True, layers: int | None = None, norm: str | None = None,
+           activation: str | None = None, min_tokens: int = 1) -> Model:
     """A whole random model (see the module docstring for the sizes).
 
-    ``cross`` allows cross-attention (keys and values read a given ``x_kv``; with a
-    causal mask ``x_kv`` has at least as many rows as there are queries, so no query row
-    is fully masked); ``embeddings`` allows inputs given as tokens, a vocabulary, ``E``
-    and positions (sinusoidal, the guide's variant, or learned) instead of ``X``.
+    ``cross`` is cross-attention (keys and values read a given ``x_kv``; with a causal mask
+    ``x_kv`` has at least as many rows as there are queries, so no query row is fully
+    masked): ``None`` sometimes, ``True`` always, ``False`` never.  ``embeddings`` allows
+    inputs given as tokens, a vocabulary, ``E`` and positions (sinusoidal, the guide's
+    variant, or learned) instead of ``X``.
+    ``layers``, ``norm`` and ``activation`` fix those choices instead of drawing them;
+    ``min_tokens`` (at most 3) raises the smallest number of tokens.
     """
-    layers = draw(st.integers(1, max_layers))
-    big = layers == 1
-    heads = draw(st.integers(1, 4)) if big else 1
-    n = draw(st.integers(1, 6 if big else 3))
-    d = draw(st.integers(1, 8 if big else 4))
-    dk = draw(st.integers(1, 3))
-    dv = draw(st.integers(1, 3))
-    d_ff = draw(st.integers(1, 4 if big else 3))
-    # A one-dimensional row is constant: layer norm needs norm_eps > 0 there.
-    config = draw(configs(heads, norm_ok_eps0=d > 1))
+    if layers is None:
+        # One layer three times in four: it is where every option can be exercised.
+        layers = 2 if max_layers > 1 and draw(st.integers(0, 3)) == 0 else 1
+    config = draw(configs(1))
+    # The exact cost grows with heads × keys × width: every attention output is a sum of
+    # heads·d_v ratios of m exponentials, and sympy's square roots (layer norm), smooth
+    # activations and divisions of such sums are slow to build (seconds to minutes).  So
+    # only a light single layer (no norm; ReLU or no activation) gets the full sizes, and a
+    # second layer, which reads the first one's irrational output, is light and small.
+    if layers > 1:
+        config = replace(config, norm="none", activation=draw(st.sampled_from(["relu", "none"])))
+    if norm is not None:
+        config = replace(config, norm=norm)
+    if activation is not None:
+        config = replace(config, activation=activation)
+    light = config.norm == "none" and config.activation in ("relu", "none")
+    big = light and layers == 1
+    if big:
+        n = draw(st.integers(min_tokens, 6))
+        heads = draw(st.integers(1, min(4, 8 // n)))
+        d = draw(st.integers(1, min(8, 16 // n)))
+    else:
+        n = draw(st.integers(min_tokens, 3))
+        heads = draw(st.integers(1, 4 // n)) if layers == 1 else 1
+        d = draw(st.integers(1, 4 if light else 3))
+    dk = draw(st.integers(1, 3 if big else 2))
+    dv = draw(st.integers(1, 3 if big else 2))
+    d_ff = draw(st.integers(1, 4 if big else 2))
+    config = replace(config, heads=heads)
+    if d == 1:
+        # A one-dimensional row is constant: layer norm needs norm_eps > 0 there.
+        config = replace(config, norm_eps=EPS)
     given: dict = {}
     d_kv = d
-    if cross and draw(st.booleans()):
-        m = draw(st.integers(n if config.mask == "causal" else 1, 6 if big else 3))
-        d_kv = draw(st.integers(1, 8 if big else 4))
+    if cross or (cross is None and draw(st.booleans())):
+        m = draw(st.integers(n if config.mask == "causal" else 1, max(n, 3)))
+        d_kv = draw(st.integers(1, 4))
         given[("x_kv", None, None)] = draw(matrices(m, d_kv, rationals(3)))
     tokens = tuple(f"t{i}" for i in range(n))
     E = P = None
     vocab: tuple[str, ...] = ()
-    if embeddings and big and draw(st.integers(0, 3)) == 0:
+    if embeddings and layers == 1 and draw(st.integers(0, 3)) == 0:
         vocab = tuple(f"w{i}" for i in range(draw(st.integers(1, 4))))
         E = draw(matrices(len(vocab), d, rationals(3)))
         tokens = tuple(draw(st.lists(st.sampled_from(vocab), min_size=n, max_size=n)))
@@ -170,5 +263,21 @@ def models(draw: st.DrawFn, max_layers: int = 2, cross: bool = True,
         given[("x", 0, None)] = draw(matrices(n, d, rationals(3)))
     lps = tuple(draw(layer_params(d, d_kv, heads, dk, dv, d_ff, config.norm))
                 for _ in range(layers))
-    params = Params(layers=lps, E=E, P=P)
+    head: dict = {}
+    if layers == 1 and draw(st.integers(0, 2)) == 0:
+        # The vocabulary head: logits over V words, a temperature, maybe a final norm (only
+        # on small models: it is one more square root of the attention's sums).
+        V = len(vocab) if vocab else draw(st.integers(1, 4))
+        if E is not None and draw(st.booleans()):
+            config = replace(config, tie_embeddings=True)
+        else:
+            head["W_U"] = draw(matrices(d, V, rationals(2)))
+            head["b_U"] = draw(maybe(vectors(V, rationals(2))))
+        if not big and draw(st.booleans()):
+            config = replace(config, final_norm=True, norm_eps=EPS)
+            head["gamma_f"] = draw(maybe(vectors(d, rationals(2))))
+            head["beta_f"] = draw(maybe(vectors(d, rationals(2))))
+        temperature = draw(st.sampled_from([sympy.Integer(1), sympy.Rational(1, 2), sympy.Integer(2)]))
+        config = replace(config, temperature=temperature)
+    params = Params(layers=lps, E=E, P=P, **head)
     return Model(config, params, Inputs(tokens=tokens, given=given, vocab=vocab))

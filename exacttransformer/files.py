@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,12 @@ import sympy
 from .backends import EXACT
 from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
+from .decoding import DecodingConfig
 from .errors import ExactTransformerError, InputError, LimitError
 from .graph import Patch
 from .linalg import Matrix, shape, transpose
 from .model import Inputs, forward
-from .numbers import parse_value
+from .numbers import parse_value, sign
 from .params import (
     LAYER_MATRICES,
     LAYER_VECTORS,
@@ -34,6 +35,7 @@ from .params import (
     Params,
     check_shapes,
 )
+from .tokens import Tokenization
 from .trace import Key, Trace
 
 MAX_FILE_BYTES = 2_000_000
@@ -51,18 +53,26 @@ NODE_NAMES = (
     "ffn_in", "ffn_pre", "ffn_act", "ffn_out", "resid_post", "out",
     "lnf_mean", "lnf_var", "lnf", "final", "logits", "scaled_logits", "shifted_logits",
     "exp_logits", "exp_logits_sum", "probs", "loss",
+    # the journey (docs/nodes.md): RoPE, decoding, embedding geometry
+    "q_pre", "k_pre", "rope_angle", "greedy", "top_k_probs", "top_p_sorted", "top_p_cumsum",
+    "top_p_probs", "filtered_probs", "sample_cdf", "sample", "cosine", "analogy",
+    "analogy_cosine", "analogy_nearest",
 )
-"""Node names of SPEC §3 (``grad.*`` and ``new.*`` are accepted by prefix)."""
+"""Node names of SPEC §3 and docs/nodes.md (``grad.*``, ``new.*``, ``bpe.*``, ``gen.*`` and
+``beam.*`` are accepted by prefix)."""
+
+NAME_PREFIXES = ("grad.", "new.", "bpe.", "gen.", "beam.")
 
 HEAD_NODES = frozenset(
     ("q", "k", "v", "scores", "scaled_scores", "shifted_scores", "exp_scores", "exp_sum",
-     "weights", "z")
+     "weights", "z", "q_pre", "k_pre")
 )
 MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "lnf_mean", "lnf_var", "lnf", "final",
                          "logits", "scaled_logits", "shifted_logits", "exp_logits",
-                         "exp_logits_sum", "probs", "loss"))
-TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims")
-INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk")
+                         "exp_logits_sum", "probs", "loss", "rope_angle"))
+TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims", "decoding")
+INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk",
+              "text", "corpus", "merges", "analogy")
 CLAIM_KEYS = ("name", "token", "layer", "head", "value", "note")
 
 
@@ -231,8 +241,14 @@ class _Loader:
         inp = self.table(data, "input")
         weights = self.table(data, "weights")
         params = self.params(weights, data.get("layers"), column, inp)
+        tokenization = self.bpe(inp)
+        if tokenization is not None:
+            inp = {**inp, "tokens": list(tokenization.tokens)}
+            if "vocab" not in inp and params.E is None:
+                inp["vocab"] = list(tokenization.vocab)
         inputs, target = self.inputs(inp, config, params)
         self.check_fit(config, params, inputs)
+        inputs = self.journey(inputs, inp, data.get("decoding"), config, params, tokenization)
         claims = self.claims(data.get("claims", []), config, params, inputs)
         return Walkthrough(path=self.name, config=config, params=params, inputs=inputs,
                            claims=claims, title=title, source=source, target=target)
@@ -348,7 +364,8 @@ class _Loader:
         kv_tokens = self.token_list(inp, "kv_tokens")
         vocab = self.token_list(inp, "vocab")
         table = config.positional in ("sinusoidal", "sinusoidal_guide") and config.d_model
-        if not given and not (vocab and params.E is not None and tokens) and not (table and tokens):
+        if (not given and not (vocab and params.E is not None and tokens)
+                and not (table and tokens) and not inp.get("text")):
             raise self.error("input", "nothing to compute: give X (the hidden states), "
                                       "vocab and E with tokens, or a node such as q, k, v, "
                                       "scores or logits, or a positional table "
@@ -437,7 +454,7 @@ class _Loader:
             name = c.get("name")
             if not isinstance(name, str):
                 raise self.error(f"{where}.name", "missing or not a string: which node is claimed")
-            if name not in NODE_NAMES and not name.startswith(("grad.", "new.")):
+            if name not in NODE_NAMES and not name.startswith(NAME_PREFIXES):
                 raise self.error(f"{where}.name", f"unknown node {name!r}; {suggest(name, NODE_NAMES)}")
             token = c.get("token")
             if isinstance(token, bool) or (token is not None and not isinstance(token, str | int)):
@@ -466,6 +483,151 @@ class _Loader:
         if not 0 <= value < count:
             raise self.error(f"{where}.{key}", f"{value} is out of range: the model has {count} {what}")
         return value
+
+
+    # -- the journey (docs/nodes.md): BPE text, target, [decoding], analogy ------------------
+    # Kept apart from the block's keys above: ``[input] text``, ``corpus``, ``merges``,
+    # ``target``, ``analogy`` and the ``[decoding]`` table, read after the block's inputs.
+
+    MAX_MERGES = 200
+    MAX_STEPS = 16
+
+    def bpe(self, inp: dict[str, Any]) -> Tokenization | None:
+        from .tokens import explicit_merges, tokenize, train_bpe, words_of
+
+        text = inp.get("text")
+        if text is None:
+            for key in ("corpus", "merges"):
+                if key in inp:
+                    raise self.error(f"input.{key}", "BPE settings need [input] text to encode")
+            return None
+        if not isinstance(text, str) or not text.split():
+            raise self.error("input.text", "expected a non-empty string of words")
+        if "tokens" in inp:
+            raise self.error("input.tokens", "give tokens or text (to be BPE-encoded), not both")
+        corpus = inp.get("corpus", text)
+        if not (isinstance(corpus, str) or (isinstance(corpus, list)
+                                            and all(isinstance(w, str) for w in corpus))):
+            raise self.error("input.corpus", "expected a string or a list of strings")
+        if len(words_of(corpus)) > 10_000:
+            raise self.error("input.corpus", "more than 10000 words; the limit keeps BPE quick")
+        merges = inp.get("merges", 0)
+        if isinstance(merges, bool) or not isinstance(merges, int | list):
+            raise self.error("input.merges", "expected a number of merges to learn, or a list "
+                                             "of pairs such as [[\"n\", \"g\"], [\"i\", \"ng\"]]")
+        if isinstance(merges, int):
+            if not 0 <= merges <= self.MAX_MERGES:
+                raise self.error("input.merges", f"expected 0 to {self.MAX_MERGES} merges, "
+                                                 f"got {merges}")
+            learned = train_bpe(corpus, merges)
+        else:
+            if not all(isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) and x
+                                                                   for x in m) for m in merges):
+                raise self.error("input.merges", "each merge is a pair of strings, e.g. "
+                                                 "[\"n\", \"g\"]")
+            learned = explicit_merges([(a, b) for a, b in merges])
+        tok = tokenize(text, corpus, learned)
+        alphabet = set(tok.vocab)
+        unk = inp.get("unk")
+        for w in tok.words:
+            for piece in w.pieces:
+                if piece not in alphabet and unk is None:
+                    raise self.error("input.text", f"{w.word!r} has the piece {piece!r}, which "
+                                                   "is not in the BPE vocabulary (its characters "
+                                                   "come from the corpus) and no unk is declared")
+        return tok
+
+    def vocab_size(self, inputs: Inputs, params: Params, config: ModelConfig) -> int | None:
+        given = inputs.given.get(("logits", None, None))
+        if given is not None:
+            return shape(given)[1]
+        if params.W_U is not None:
+            return shape(params.W_U)[1]
+        if config.tie_embeddings and params.E is not None:
+            return shape(params.E)[0]
+        return len(inputs.vocab) or None
+
+    def resolve_target(self, raw: Any, vocab: tuple[str, ...], size: int | None) -> int | None:
+        if raw is None:
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise self.error("input.target", "expected a token text or a vocabulary index")
+        if isinstance(raw, str):
+            if raw not in vocab:
+                raise self.error("input.target", f"{raw!r} is outside the vocabulary; "
+                                                 f"{suggest(raw, vocab)}")
+            return vocab.index(raw)
+        if size is None or not 0 <= raw < size:
+            limit = "there is no vocabulary" if size is None else f"0…{size - 1}"
+            raise self.error("input.target", f"index {raw} is outside the vocabulary ({limit})")
+        return raw
+
+    def decoding(self, table: Any, size: int | None) -> DecodingConfig | None:
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise self.error("decoding", "expected a table [decoding]")
+        allowed = ("top_k", "top_p", "u", "beam_width", "steps", "kv_cache")
+        kw: dict[str, Any] = {}
+        for key, value in table.items():
+            where = f"decoding.{key}"
+            if key not in allowed:
+                raise self.error(where, f"unknown setting; {suggest(key, allowed)}")
+            if key in ("top_k", "beam_width", "steps"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise self.error(where, f"expected a whole number of at least 1, got {value!r}")
+                if key == "steps" and value > self.MAX_STEPS:
+                    raise self.error(where, f"{value} steps; the limit is {self.MAX_STEPS}")
+                if key == "beam_width" and size is not None and value > size:
+                    raise self.error(where, f"a beam width of {value} is larger than the "
+                                            f"vocabulary ({size} words)")
+                kw[key] = value
+            elif key == "kv_cache":
+                if not isinstance(value, bool):
+                    raise self.error(where, "expected true or false")
+                kw[key] = value
+            elif key == "top_p":
+                p = self.number(where, value)
+                if not (sign(p) > 0 and sign(1 - p) >= 0):
+                    raise self.error(where, f"top_p must be in (0, 1], got {value}")
+                kw[key] = p
+            else:
+                values = value if isinstance(value, list) else [value]
+                us = tuple(self.number(f"{where}[{i}]", v) for i, v in enumerate(values))
+                if not us or any(sign(u) < 0 or sign(1 - u) <= 0 for u in us):
+                    raise self.error(where, f"u must be in [0, 1), got {value}")
+                kw["u"] = us
+        return DecodingConfig(**kw)
+
+    def journey(self, inputs: Inputs, inp: dict[str, Any], table: Any, config: ModelConfig,
+                params: Params, tokenization: Tokenization | None) -> Inputs:
+        vocab = inputs.vocab or (tokenization.vocab if tokenization else ())
+        size = self.vocab_size(inputs, params, config)
+        target = self.resolve_target(inp.get("target"), vocab, size)
+        decoding = self.decoding(table, size)
+        analogy = inp.get("analogy")
+        if analogy is not None:
+            if not (isinstance(analogy, list) and len(analogy) == 3
+                    and all(isinstance(w, str) for w in analogy)):
+                raise self.error("input.analogy", "expected three words, e.g. "
+                                                  "[\"king\", \"man\", \"woman\"]")
+            if params.E is None or not inputs.vocab:
+                raise self.error("input.analogy", "needs a vocabulary and its embeddings E")
+            for w in analogy:
+                if w not in inputs.vocab:
+                    raise self.error("input.analogy", f"{w!r} is not in the vocabulary; "
+                                                      f"{suggest(w, inputs.vocab)}")
+        if config.positional == "rope":
+            for n, lp in enumerate(params.layers):
+                if lp.W_Q is not None and (shape(lp.W_Q)[1] // config.heads) % 2:
+                    raise self.error("model.positional", f"rope rotates pairs of dimensions, but "
+                                                         f"layer {n}'s heads are "
+                                                         f"{shape(lp.W_Q)[1] // config.heads} wide "
+                                                         "(an odd number)")
+        unk = inp.get("unk")
+        return replace(inputs, tokenization=tokenization, target=target, decoding=decoding,
+                       analogy=tuple(analogy) if analogy else None,
+                       unk=unk if isinstance(unk, str) else None)
 
 
 def _plain(value: Any) -> Any:

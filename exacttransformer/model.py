@@ -21,15 +21,20 @@ from functools import partial
 from types import MappingProxyType
 
 from . import attention as A
+from . import decoding as D
 from . import feedforward as F
+from . import geometry as G
+from . import logits as LG
 from . import norm as N
 from . import positions as P
+from . import training as TR
 from .backends import EXACT
 from .backends.base import Backend
 from .config import ModelConfig
 from .graph import Node, Patch, StepFn, evaluate
 from .linalg import Matrix, Vector, add, columns, shape
 from .params import LayerParams, Params
+from .tokens import Tokenization
 from .trace import Dep, Key, Trace
 
 MEANINGS: dict[str, str] = {
@@ -65,6 +70,32 @@ MEANINGS: dict[str, str] = {
     "ffn_out": "the feed-forward output, back at the model width",
     "resid_post": "the second residual connection",
     "out": "the block's output, the hidden states leaving the layer",
+    "q_pre": "the queries before the rotary position rotation",
+    "k_pre": "the keys before the rotary position rotation",
+    "rope_angle": "the rotation angle of each position and pair of dimensions (RoPE)",
+    "lnf_mean": "the mean of each row, for the final layer norm",
+    "lnf_var": "the biased variance of each row, for the final layer norm",
+    "lnf": "the final layer norm",
+    "final": "what the unembedding reads: the last hidden states",
+    "logits": "one score per word of the vocabulary, for the word after each token",
+    "scaled_logits": "the logits divided by the temperature",
+    "shifted_logits": "the scaled logits minus each row's maximum (for a stable softmax)",
+    "exp_logits": "e to the power of each scaled logit",
+    "exp_logits_sum": "the sum of each row of exponentials",
+    "probs": "the probability of each word coming next",
+    "greedy": "the most probable next word (greedy decoding)",
+    "top_k_probs": "the probabilities kept by top-k, renormalized",
+    "top_p_sorted": "the next-word probabilities, largest first",
+    "top_p_cumsum": "their running sums, compared with p",
+    "top_p_probs": "the probabilities kept by top-p (the nucleus), renormalized",
+    "filtered_probs": "the probabilities kept by both top-k and top-p, renormalized",
+    "sample_cdf": "the cumulative probabilities in vocabulary order",
+    "sample": "the word drawn by the given uniform number u (inverse CDF)",
+    "loss": "the cross-entropy: minus the log-probability of the target word",
+    "cosine": "the cosine similarity of each pair of token embeddings",
+    "analogy": "the analogy vector E[a] − E[b] + E[c]",
+    "analogy_cosine": "the cosine of the analogy vector with every word's embedding",
+    "analogy_nearest": "the word nearest to the analogy vector",
 }
 
 
@@ -76,6 +107,11 @@ class Inputs:
     given: Mapping[Key, Matrix] = field(default_factory=dict)
     vocab: tuple[str, ...] = ()
     kv_tokens: tuple[str, ...] = ()
+    unk: str | None = None
+    tokenization: Tokenization | None = None
+    target: int | None = None
+    decoding: D.DecodingConfig | None = None
+    analogy: tuple[str, str, str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "given", MappingProxyType(dict(self.given)))
@@ -197,14 +233,23 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
     x_in: Key = ("attn_in", layer, None)
     scale_k: Key = ("scale", layer, None)
     nodes: list[Node] = []
+    rope = config.positional == "rope"
     for h in range(heads):
         for name, w, b, src in (("q", "W_Q", "b_Q", x_in), ("k", "W_K", "b_K", kv),
                                 ("v", "W_V", "b_V", kv)):
             wm = _head_slice(getattr(lp, w), h, heads)
             bm = _bias_slice(getattr(lp, b), h, heads)
-            nodes.append(_node((name, layer, h), [src], f"{src[0]} {w}{_plus(b, bm)}",
+            rotated = rope and name in ("q", "k")
+            key: Key = (f"{name}_pre" if rotated else name, layer, h)
+            nodes.append(_node(key, [src], f"{src[0]} {w}{_plus(b, bm)}",
                                partial(_linear, w, b), [("row",)],
                                params=[(w, wm), (b, bm)], required=[w]))
+            if rotated:
+                angle: Key = ("rope_angle", None, None)
+                nodes.append(_node((name, layer, h), [key, angle],
+                                   f"rotate each pair of {key[0]} by rope_angle",
+                                   lambda be, i, p: P.rope(be, i[0], i[1][:len(i[0])]),
+                                   [("pair",), ("half",)]))
         def hk(n: str, h: int = h) -> Key:
             return (n, layer, h)
 
@@ -298,15 +343,54 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
     return nodes
 
 
+def _bpe_nodes(tok: Tokenization, vocab: tuple[str, ...], unk: str | None) -> list[Node]:
+    """One step per learned merge (the pair counts), one per word of the text (its ids)."""
+    from .tokens import lookup
+
+    nodes: list[Node] = []
+    for m in tok.merges:
+        if not m.pairs:
+            continue
+        counts = ((tuple(c for _, c in m.pairs)),)
+        pairs = ", ".join(f"{a} {b}" for (a, b), _ in m.pairs)
+        tie = (f"; tied with {', '.join(f'{a} {b}' for a, b in m.tied)}, which come later"
+               if m.tied else "")
+        nodes.append(Node(
+            key=(f"bpe.merge.{m.rank}", None, None), inputs=(),
+            formula=f"count of each adjacent pair ({pairs}); the most frequent, "
+                    f"{m.left} {m.right} ({m.count} times), becomes {m.symbol}{tie}",
+            fn=lambda be, i, p, counts=counts: tuple(  # type: ignore[misc]
+                tuple(be.integer(c) for c in r)
+                                                     for r in counts),
+            meaning=f"BPE training, merge {m.rank}"))
+    for w, enc in enumerate(tok.words):
+        ids = lookup(enc.pieces, vocab, unk)
+        applied = [r for _, r in enc.stages[1:] if r is not None]
+        via = f" (merges {', '.join(map(str, applied))})" if applied else " (no merge applies)"
+        nodes.append(Node(
+            key=(f"bpe.word.{w}", None, None), inputs=(), formula=enc.chain() + via,
+            fn=lambda be, i, p, ids=ids: (  # type: ignore[misc]
+                tuple(be.integer(t) for t in ids),),
+            meaning=f"BPE encoding of {enc.word!r}: the ids of its pieces"))
+    return nodes
+
+
 def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[Node]:
+    from .tokens import lookup
+
     nodes: list[Node] = []
     n = len(inputs.tokens)
     x0: Key = ("x", 0, None)
     parts: list[Key] = []
-    if params.E is not None and inputs.vocab:
-        ids = tuple((inputs.vocab.index(t),) for t in inputs.tokens)
+    vocab = inputs.vocab or (inputs.tokenization.vocab if inputs.tokenization else ())
+    if inputs.tokenization is not None:
+        nodes += _bpe_nodes(inputs.tokenization, vocab, inputs.unk)
+    if vocab and inputs.tokens and (params.E is not None or inputs.tokenization is not None
+                                    or inputs.unk is not None):
+        ids = tuple((t,) for t in lookup(inputs.tokens, vocab, inputs.unk))
         nodes.append(_node(("ids", None, None), [], "vocab.index(token)",
                            lambda be, i, p: tuple((be.integer(r[0]),) for r in ids), []))
+    if params.E is not None and inputs.vocab:
         table = params.E
         nodes.append(_node(("embed", None, None), [("ids", None, None)], "E[ids]",
                            lambda be, i, p: P.embed(i[0], table), [("row",)],
@@ -325,6 +409,8 @@ def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[No
         nodes.append(_node(("pos", None, None), [], "P[0 … n-1]",
                            lambda be, i, p: P.learned(n, table_p), [], params=[("P", table_p)]))
         parts.append(("pos", None, None))
+    elif config.positional == "rope" and n:
+        nodes += _rope_nodes(config, params, inputs)
     if parts == [("embed", None, None), ("pos", None, None)]:
         nodes.append(_add_node(x0, parts[0], parts[1]))
     elif parts and parts[0][0] == "embed":
@@ -332,6 +418,65 @@ def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[No
     else:
         nodes.append(Node(key=x0, inputs=(), formula="given", fn=None, meaning=MEANINGS["x"]))
     return nodes
+
+
+def _rope_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[Node]:
+    """The angle table shared by every layer and head (``d_head`` from ``W_Q``)."""
+    lp = params.layers[0] if params.layers else None
+    if lp is None or lp.W_Q is None:
+        return []
+    d_head = shape(lp.W_Q)[1] // config.heads
+    rows = max(len(inputs.tokens), len(inputs.kv_tokens))
+    base = config.positional_base
+    return [_node(("rope_angle", None, None), [], "p / base^(2i/d_head)",
+                  lambda be, i, p: P.rope_angles(be, rows, d_head, base), [])]
+
+
+def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) -> list[Node]:
+    """``final``, ``logits`` and the softmax over the vocabulary (SPEC §3)."""
+    nodes: list[Node] = []
+    g = MODEL_KEY
+    has_norm = config.final_norm or params.gamma_f is not None or params.beta_f is not None
+    has_head = params.W_U is not None or (config.tie_embeddings and params.E is not None)
+    if has_norm or has_head:
+        src = last
+        if has_norm:
+            nodes += _layernorm_nodes(config, "lnf", None, last, ("gamma_f", params.gamma_f),
+                                      ("beta_f", params.beta_f))
+            src = g("lnf")
+        nodes.append(_node(g("final"), [src], src[0], _identity("final"), [("same",)]))
+    if config.tie_embeddings and params.E is not None:
+        table = params.E
+        nodes.append(_node(g("logits"), [g("final")], "final Eᵀ (tied embeddings)",
+                           lambda be, i, p: LG.tied(be, i[0], table), [("row",)],
+                           params=[("E", table)]))
+    else:
+        nodes.append(_node(g("logits"), [g("final")], f"final W_U{_plus('b_U', params.b_U)}",
+                           lambda be, i, p: LG.unembed(be, i[0], p["W_U"], _vec(p, "b_U")),  # type: ignore[arg-type]
+                           [("row",)], params=[("W_U", params.W_U), ("b_U", _as_row(params.b_U))],
+                           required=["W_U"]))
+    temp = config.temperature
+    nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
+                       lambda be, i, p: LG.scaled_logits(be, i[0], be.const(temp)), [("same",)],
+                       params=[("T", ((temp,),))]))
+    pre = g("scaled_logits")
+    if config.softmax == "stable":
+        nodes.append(_node(g("shifted_logits"), [pre], "scaled_logits - rowmax(scaled_logits)",
+                           lambda be, i, p: LG.shifted_logits(be, i[0]), [("row",)]))
+        pre = g("shifted_logits")
+    nodes.append(_node(g("exp_logits"), [pre], f"exp({pre[0]})",
+                       lambda be, i, p: LG.exp_logits(be, i[0]), [("same",)]))
+    nodes.append(_node(g("exp_logits_sum"), [g("exp_logits")], "rowsum(exp_logits)",
+                       lambda be, i, p: LG.exp_logits_sum(be, i[0]), [("row",)]))
+    nodes.append(_node(g("probs"), [g("exp_logits"), g("exp_logits_sum")],
+                       "exp_logits / exp_logits_sum",
+                       lambda be, i, p: LG.probs(be, i[0], i[1]), [("same",), ("rowscalar",)]))
+    return nodes
+
+
+def MODEL_KEY(name: str) -> Key:  # noqa: N802 -- reads like a constructor
+    """The key of a model-wide node (no layer, no head)."""
+    return (name, None, None)
 
 
 def n_layers(params: Params) -> int:
@@ -349,6 +494,12 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
         nodes += _layer_nodes(config, layer, lp, kv)
+    nodes += _head_nodes(config, params, ("out", len(layers) - 1, None), inputs)
+    nodes += D.decoding_nodes(config, params, inputs)
+    nodes += G.geometry_nodes(params, inputs)
+    if inputs.target is not None:
+        nodes.append(TR.loss_node(inputs.target))
+        nodes += TR.backward_nodes(nodes, config, params)
     return tuple(nodes)
 
 

@@ -36,6 +36,9 @@ class Backend(Protocol):
 
     def exp(self, x: Num) -> Num: ...
 
+    def log(self, x: Num) -> Num:
+        """The natural logarithm (of a positive number)."""
+
     def sqrt(self, x: Num) -> Num: ...
 
     def erf(self, x: Num) -> Num: ...

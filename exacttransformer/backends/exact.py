@@ -73,30 +73,53 @@ class ExactBackend:
         return self.total((a, -b))
 
     def mul(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        # An exact 0 short-circuits: sympy would otherwise ask whether the other factor is
+        # finite, which evaluates it numerically (seconds for a second-layer softmax sum).
+        if a == 0 or b == 0:
+            return sympy.Integer(0)
         return a * b
 
     def div(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
         if b == 0:
             raise ZeroDivisionError("exact division by zero")
+        if a == 0:
+            return sympy.Integer(0)
         return a / b
 
     def total(self, xs: Sequence[sympy.Expr]) -> sympy.Expr:
         return _combine(xs)
 
     def dot(self, xs: Sequence[sympy.Expr], ys: Sequence[sympy.Expr]) -> sympy.Expr:
-        return self.total([x * y for x, y in zip(xs, ys, strict=True)])
+        return self.total([x * y for x, y in zip(xs, ys, strict=True) if x != 0 and y != 0])
 
     def exp(self, x: sympy.Expr) -> sympy.Expr:
-        return sympy.exp(x)
+        # sympy's exp() asks whether a symbolic argument is comparable, which evaluates it
+        # numerically without sharing subexpressions: minutes for a second layer's scores.
+        # For the real expressions built here that evaluation never changes the result, so
+        # only plain numbers go through it.
+        if x.is_Number:
+            return sympy.exp(x)
+        return sympy.exp(x, evaluate=False)
+
+    def log(self, x: sympy.Expr) -> sympy.Expr:
+        if x.is_Number:
+            return sympy.log(x)
+        return sympy.log(x, evaluate=False)
 
     def sqrt(self, x: sympy.Expr) -> sympy.Expr:
         return sympy.sqrt(x)
 
     def erf(self, x: sympy.Expr) -> sympy.Expr:
-        return sympy.erf(x)
+        # As for exp: sympy's erf() evaluates a symbolic argument numerically to look for
+        # a sign it could pull out, which takes minutes on a second layer's values.
+        if x.is_Number:
+            return sympy.erf(x)
+        return sympy.erf(x, evaluate=False)
 
     def tanh(self, x: sympy.Expr) -> sympy.Expr:
-        return sympy.tanh(x)
+        if x.is_Number:
+            return sympy.tanh(x)
+        return sympy.tanh(x, evaluate=False)
 
     def sin(self, x: sympy.Expr) -> sympy.Expr:
         return sympy.sin(x)

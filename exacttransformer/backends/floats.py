@@ -46,6 +46,9 @@ class FloatBackend:
     def exp(self, x: float) -> float:
         return math.exp(x)
 
+    def log(self, x: float) -> float:
+        return math.log(x)
+
     def sqrt(self, x: float) -> float:
         return math.sqrt(x)
 

@@ -1,0 +1,631 @@
+"""Choosing the next token, exactly: greedy, top-k, top-p, sampling, beam search, generation.
+
+Layer: steps (on one probability row), plus the loops that run a model again and again.
+Every comparison is proven (:func:`exacttransformer.numbers.sign` through the backend),
+never decided by a float.  The rules, which the walkthrough prints next to each choice:
+
+- **Order.**  Tokens are ranked by probability, largest first; exactly equal probabilities
+  keep vocabulary order (the lower id first).  The ranking compares the *logits* at the
+  temperature: exp is increasing and every probability shares one denominator, so the
+  order is the same, proven on smaller numbers.
+- **Greedy** takes the first token of that order; an exact tie is reported (every tied
+  id is named) and goes to the lowest id.
+- **Top-k** keeps the first ``k`` tokens of the order (a tie across the boundary keeps
+  the lower ids, and is reported) and renormalizes: kept ``p / Σ kept p``, the rest 0.
+- **Top-p** (nucleus) keeps the shortest prefix of the order whose cumulative sum is
+  ``>= p``, comparing each cumulative sum with ``p`` exactly, and renormalizes.
+- **Sampling** from a given uniform number ``u`` in [0, 1) walks the cumulative sums in
+  vocabulary order and takes the first token whose cumulative sum exceeds ``u`` (the
+  inverse CDF), so a textbook's "we drew 0.42" gives the same token every time.  When both
+  filters are given, sampling uses the tokens kept by both, renormalized.
+- **Beam search** keeps the ``beam_width`` sequences with the largest probability (the
+  product of their tokens' probabilities; ties: the sequence whose ids come first).
+- **Generation** appends the chosen token and runs the model again, ``steps`` times;
+  with a causal mask it can keep each layer's keys and values (the KV cache) and feed only
+  the new token, which gives exactly the same logits (:func:`generate` checks nothing;
+  ``tests/test_decoding.py`` proves the equality with ``==``).
+
+>>> from exacttransformer.backends import EXACT
+>>> from sympy import Rational as R
+>>> p = (R(1, 10), R(4, 10), R(4, 10), R(1, 10))
+>>> argmax(EXACT, p)
+Choice(index=1, ties=(1, 2))
+>>> top_k(EXACT, p, 1).kept, top_k(EXACT, p, 1).probs
+((1,), (0, 1, 0, 0))
+>>> top_p(EXACT, p, R(1, 2)).kept, top_p(EXACT, p, R(1, 2)).cumsum
+((1, 2), (2/5, 4/5, 9/10, 1))
+>>> sample(EXACT, p, R(42, 100))
+(1, (1/10, 1/2, 9/10, 1))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import attention as A
+from . import feedforward as F
+from . import logits as LG
+from . import norm as N
+from . import positions as P
+from .backends.base import Backend, Num
+from .config import ModelConfig
+from .errors import ComputationError, InputError
+from .linalg import Matrix, Vector, add, columns, hcat, shape
+from .params import LayerParams, Params
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """The ``[decoding]`` table: which strategies to show, with their exact settings.
+
+    ``u`` is one uniform number, or one per generated token; ``steps`` is how many tokens
+    the generation loop appends; ``kv_cache`` feeds only the new token when the mask is
+    causal (otherwise the loop recomputes from scratch).
+    """
+
+    top_k: int | None = None
+    top_p: Num | None = None
+    u: tuple[Num, ...] = ()
+    beam_width: int | None = None
+    steps: int | None = None
+    kv_cache: bool = True
+
+    def present(self) -> bool:
+        return any(v not in (None, ()) for v in
+                   (self.top_k, self.top_p, self.u, self.beam_width, self.steps))
+
+
+# --------------------------------------------------------------------------- one row
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen id, and every id tied with it (a tuple of one when there is no tie)."""
+
+    index: int
+    ties: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """A filter's result: the kept ids (in rank order), the renormalized row, and the rest."""
+
+    kept: tuple[int, ...]
+    probs: Vector
+    order: tuple[int, ...] = ()
+    cumsum: Vector = ()
+    boundary_ties: tuple[int, ...] = ()
+
+
+def _cmp(be: Backend, a: Num, b: Num) -> int:
+    return be.sign(be.sub(a, b))
+
+
+def rank(be: Backend, row: Sequence[Num]) -> tuple[int, ...]:
+    """Ids from the largest value to the smallest; equal values keep id order (proven).
+
+    >>> from exacttransformer.backends import EXACT
+    >>> from sympy import Integer as I
+    >>> rank(EXACT, (I(1), I(3), I(3), I(0)))
+    (1, 2, 0, 3)
+    """
+    def cmp(i: int, j: int) -> int:
+        c = _cmp(be, row[j], row[i])
+        return c if c != 0 else (i > j) - (i < j)
+
+    return tuple(sorted(range(len(row)), key=functools.cmp_to_key(cmp)))
+
+
+def _ties(be: Backend, row: Sequence[Num], order: Sequence[int], at: int) -> tuple[int, ...]:
+    """The ids in ``order`` whose value equals that of ``order[at]``."""
+    pivot = row[order[at]]
+    return tuple(sorted(i for i in order if _cmp(be, row[i], pivot) == 0))
+
+
+def argmax(be: Backend, row: Sequence[Num], by: Sequence[Num] | None = None) -> Choice:
+    """The largest entry's id (ties: the lowest id); ``by`` ranks instead of ``row``."""
+    key = row if by is None else by
+    order = rank(be, key)
+    return Choice(order[0], _ties(be, key, order, 0))
+
+
+def _renormalize(be: Backend, row: Sequence[Num], kept: Sequence[int]) -> Vector:
+    total = be.total([row[i] for i in sorted(kept)])
+    keep = set(kept)
+    return tuple(be.div(x, total) if i in keep else be.integer(0) for i, x in enumerate(row))
+
+
+def top_k(be: Backend, row: Sequence[Num], k: int, by: Sequence[Num] | None = None) -> Filtered:
+    """Keep the ``k`` most probable tokens and renormalize (``by`` ranks instead of ``row``)."""
+    if k < 1:
+        raise InputError(f"top_k must be at least 1, got {k}", key="decoding.top_k")
+    key = row if by is None else by
+    order = rank(be, key)
+    k = min(k, len(row))
+    kept = order[:k]
+    ties: tuple[int, ...] = ()
+    if k < len(row) and _cmp(be, key[order[k - 1]], key[order[k]]) == 0:
+        ties = _ties(be, key, order, k - 1)
+    return Filtered(kept, _renormalize(be, row, kept), order, (), ties)
+
+
+def top_p(be: Backend, row: Sequence[Num], p: Num, by: Sequence[Num] | None = None) -> Filtered:
+    """Keep the shortest prefix of the ranking whose cumulative sum reaches ``p``.
+
+    ``cumsum`` holds the cumulative sums in rank order (each compared with ``p`` exactly).
+    """
+    order = rank(be, row if by is None else by)
+    sums: list[Num] = []
+    kept: tuple[int, ...] = ()
+    for n, _i in enumerate(order):
+        sums.append(be.total([row[j] for j in order[:n + 1]]))
+        if not kept and _cmp(be, sums[-1], p) >= 0:
+            kept = order[:n + 1]
+    if not kept:
+        raise ComputationError("top_p: the probabilities never reach p (they sum below 1?)")
+    return Filtered(kept, _renormalize(be, row, kept), order, tuple(sums))
+
+
+def cdf(be: Backend, row: Sequence[Num]) -> Vector:
+    """Cumulative sums in vocabulary order."""
+    return tuple(be.total(list(row[:n + 1])) for n in range(len(row)))
+
+
+def sample(be: Backend, row: Sequence[Num], u: Num) -> tuple[int, Vector]:
+    """The first id whose cumulative probability exceeds ``u`` (inverse CDF), and the CDF."""
+    sums = cdf(be, row)
+    for i, c in enumerate(sums):
+        if be.sign(row[i]) > 0 and _cmp(be, c, u) > 0:
+            return i, sums
+    raise ComputationError(f"u = {u} is not below the total probability (u must be in [0, 1))")
+
+
+def filtered(be: Backend, row: Sequence[Num], by: Sequence[Num], settings: DecodingConfig) -> Vector:
+    """The distribution sampling draws from: the tokens kept by every filter, renormalized."""
+    keep = set(range(len(row)))
+    if settings.top_k is not None:
+        keep &= set(top_k(be, row, settings.top_k, by).kept)
+    if settings.top_p is not None:
+        keep &= set(top_p(be, row, settings.top_p, by).kept)
+    return _renormalize(be, row, sorted(keep)) if len(keep) < len(row) else tuple(row)
+
+
+def choose(be: Backend, row: Sequence[Num], by: Sequence[Num], settings: DecodingConfig,
+           u: Num | None) -> int:
+    """Greedy when ``u`` is None, else a sample from the filtered distribution."""
+    if u is None:
+        return argmax(be, row, by).index
+    return sample(be, filtered(be, row, by, settings), u)[0]
+
+
+# --------------------------------------------------------------------------- running a model
+
+
+@dataclass
+class LayerCache:
+    """One layer's keys and values so far, per head (rows in position order)."""
+
+    k: list[list[Vector]]
+    v: list[list[Vector]]
+
+
+@dataclass
+class KVCache:
+    """Every layer's keys and values, and how many positions they hold."""
+
+    layers: list[LayerCache] = field(default_factory=list)
+    length: int = 0
+
+    def copy(self) -> KVCache:
+        return KVCache([LayerCache([list(h) for h in lc.k], [list(h) for h in lc.v])
+                        for lc in self.layers], self.length)
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """A model that reads token ids: the settings, the weights and the vocabulary."""
+
+    config: ModelConfig
+    params: Params
+    vocab: tuple[str, ...]
+
+    def full_logits(self, be: Backend, ids: Sequence[int]) -> Vector:
+        """The last row of ``logits`` from a forward pass over all of ``ids``."""
+        from .model import Inputs, forward
+
+        trace = forward(self.config, self.params,
+                        Inputs(tokens=tuple(self.vocab[i] for i in ids), vocab=self.vocab), be)
+        step = trace.find("logits", None, None)
+        if step is None:
+            raise ComputationError("the model does not reach the logits (W_U or tied E needed)")
+        return step.value[-1]
+
+    def temperature_row(self, be: Backend, logits: Vector) -> tuple[Vector, Vector]:
+        """``(probs, scaled_logits)`` of one logits row."""
+        stable = self.config.softmax == "stable"
+        scaled = LG.scaled_logits(be, (tuple(logits),), be.const(self.config.temperature))[0]
+        return LG.softmax_row(be, logits, be.const(self.config.temperature), stable), scaled
+
+    # -- the KV-cache path: one new token through every layer, reusing keys and values --
+    def cached_logits(self, be: Backend, cache: KVCache, token: int) -> Vector:
+        """Feed one token at position ``cache.length``; extend ``cache``; its logits row."""
+        if self.config.mask != "causal":
+            raise ComputationError("a key/value cache needs mask = \"causal\": without it, "
+                                   "earlier positions change when a token is appended")
+        pos = cache.length
+        x = self._input_row(be, token, pos)
+        layers = self.params.layers or (LayerParams(),)
+        while len(cache.layers) < len(layers):
+            heads = self.config.heads
+            cache.layers.append(LayerCache([[] for _ in range(heads)], [[] for _ in range(heads)]))
+        for lp, lc in zip(layers, cache.layers, strict=True):
+            x = self._cached_layer(be, lp, lc, x, pos)
+        cache.length += 1
+        return self._head(be, x)[0]
+
+    def _input_row(self, be: Backend, token: int, pos: int) -> Matrix:
+        cfg, prm = self.config, self.params
+        assert prm.E is not None
+        row: Matrix = (prm.E[token],)
+        d = shape(prm.E)[1]
+        if cfg.positional in ("sinusoidal", "sinusoidal_guide"):
+            table = P.sinusoidal(be, pos + 1, d, cfg.positional_base,
+                                 guide=cfg.positional == "sinusoidal_guide")
+            row = add(be, row, (table[pos],))
+        elif cfg.positional == "learned" and prm.P is not None:
+            row = add(be, row, (prm.P[pos],))
+        return row
+
+    def _norm(self, be: Backend, x: Matrix, gamma: Vector | None, beta: Vector | None) -> Matrix:
+        mu = N.mean(be, x)
+        var = N.variance(be, x, mu)
+        return N.normalize(be, x, mu, var, be.const(self.config.norm_eps), gamma, beta)
+
+    def _cached_layer(self, be: Backend, lp: LayerParams, lc: LayerCache, x: Matrix,
+                      pos: int) -> Matrix:
+        cfg = self.config
+        heads = cfg.heads
+        a = self._norm(be, x, lp.gamma1, lp.beta1) if cfg.norm == "pre" else x
+        assert lp.W_Q is not None and lp.W_K is not None and lp.W_V is not None
+        zs = []
+        scale: Matrix | None = None
+        for h in range(heads):
+            def part(w: Matrix, b: Vector | None, h: int = h) -> Matrix:
+                width = shape(w)[1] // heads
+                bias = None if b is None else tuple(b[h * width:(h + 1) * width])
+                return A.project(be, a, columns(w, h * width, (h + 1) * width), bias)
+
+            q, k, v = part(lp.W_Q, lp.b_Q), part(lp.W_K, lp.b_K), part(lp.W_V, lp.b_V)
+            if cfg.positional == "rope":
+                angles = P.rope_angles(be, pos + 1, shape(q)[1], cfg.positional_base)[pos:]
+                q, k = P.rope(be, q, angles), P.rope(be, k, angles)
+            lc.k[h].append(k[0])
+            lc.v[h].append(v[0])
+            keys, values = tuple(lc.k[h]), tuple(lc.v[h])
+            s = A.scores(be, q, keys)
+            if scale is None:
+                scale = _scale(be, cfg, keys)
+            ss = A.scaled_scores(be, s, scale)
+            mask = A.full_mask(1, len(keys))
+            if cfg.softmax == "stable":
+                ss = A.shifted_scores(be, ss, mask)
+            e = A.exp_scores(be, ss, mask)
+            w = A.weights(be, e, A.exp_sum(be, e))
+            zs.append(A.mix(be, w, values))
+        assert lp.W_O is not None and lp.W1 is not None and lp.W2 is not None
+        attn_out = A.project(be, hcat(zs), lp.W_O, lp.b_O)
+        resid_mid = add(be, x, attn_out)
+        if cfg.norm == "post":
+            stream = self._norm(be, resid_mid, lp.gamma1, lp.beta1)
+            ffn_in = stream
+        elif cfg.norm == "pre":
+            stream = resid_mid
+            ffn_in = self._norm(be, resid_mid, lp.gamma2, lp.beta2)
+        else:
+            stream = ffn_in = resid_mid
+        act = F.activate(be, A.project(be, ffn_in, lp.W1, lp.b1), cfg.activation)
+        resid_post = add(be, stream, A.project(be, act, lp.W2, lp.b2))
+        if cfg.norm == "post":
+            return self._norm(be, resid_post, lp.gamma2, lp.beta2)
+        return resid_post
+
+    def _head(self, be: Backend, x: Matrix) -> Matrix:
+        prm = self.params
+        if self.config.final_norm or prm.gamma_f is not None or prm.beta_f is not None:
+            x = self._norm(be, x, prm.gamma_f, prm.beta_f)
+        if self.config.tie_embeddings:
+            assert prm.E is not None
+            return LG.tied(be, x, prm.E)
+        assert prm.W_U is not None
+        return LG.unembed(be, x, prm.W_U, prm.b_U)
+
+
+def _scale(be: Backend, cfg: ModelConfig, keys: Matrix) -> Matrix:
+    if cfg.scale == "sqrt_dk":
+        return A.scale_from_sqrt_dk(be, A.sqrt_dk(be, keys))
+    number: Any = 1 if cfg.scale == "none" else cfg.scale
+    return ((be.integer(number) if isinstance(number, int) else be.const(number),),)
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    """One pass of the loop: the last position's logits and probabilities, and the choice."""
+
+    ids: tuple[int, ...]
+    logits: Vector
+    probs: Vector
+    chosen: int
+
+
+def generate(be: Backend, model: LanguageModel, prompt: Sequence[int], steps: int,
+             settings: DecodingConfig = DecodingConfig(), *, cache: bool = True) -> list[GenerationStep]:
+    """Append ``steps`` tokens, one pass each (greedy, or sampled with ``settings.u``).
+
+    With ``cache`` (and a causal mask) the prompt is fed once, then one token per pass.
+    """
+    use_cache = cache and model.config.mask == "causal"
+    ids = list(prompt)
+    kv = KVCache()
+    out: list[GenerationStep] = []
+    logits: Vector = ()
+    if use_cache:
+        for t in ids:
+            logits = model.cached_logits(be, kv, t)
+    for s in range(steps):
+        if not use_cache:
+            logits = model.full_logits(be, ids)
+        probs, scaled = model.temperature_row(be, logits)
+        u = settings.u[s] if s < len(settings.u) else None
+        chosen = choose(be, probs, scaled, settings, u)
+        out.append(GenerationStep(tuple(ids), logits, probs, chosen))
+        ids.append(chosen)
+        if use_cache and s + 1 < steps:
+            logits = model.cached_logits(be, kv, chosen)
+    return out
+
+
+@dataclass(frozen=True)
+class Beam:
+    """A candidate continuation and its probability (the product of its tokens')."""
+
+    ids: tuple[int, ...]
+    score: Num
+
+
+def beam_search(be: Backend, model: LanguageModel, prompt: Sequence[int], width: int,
+                steps: int) -> list[tuple[Beam, ...]]:
+    """The surviving beams after each of ``steps`` extensions (``width`` of them at most)."""
+    if width < 1 or width > len(model.vocab):
+        raise InputError(f"beam_width must be between 1 and the vocabulary size "
+                         f"{len(model.vocab)}, got {width}", key="decoding.beam_width")
+    beams: tuple[Beam, ...] = (Beam((), be.integer(1)),)
+    history: list[tuple[Beam, ...]] = []
+    for _ in range(steps):
+        candidates: list[Beam] = []
+        for b in beams:
+            probs, _ = model.temperature_row(be, model.full_logits(be, list(prompt) + list(b.ids)))
+            candidates += [Beam(b.ids + (i,), be.mul(b.score, p)) for i, p in enumerate(probs)
+                           if be.sign(p) > 0]
+
+        def cmp(x: Beam, y: Beam) -> int:
+            c = _cmp(be, y.score, x.score)
+            return c if c != 0 else (x.ids > y.ids) - (x.ids < y.ids)
+
+        beams = tuple(sorted(candidates, key=functools.cmp_to_key(cmp))[:width])
+        history.append(beams)
+    return history
+
+
+def describe_ids(ids: Sequence[int], vocab: Sequence[str]) -> str:
+    """``3 ('coming')``, or the bare ids when there is no vocabulary."""
+    if not vocab:
+        return ", ".join(str(i) for i in ids)
+    return ", ".join(f"{i} ({vocab[i]!r})" for i in ids)
+
+
+Chooser = Callable[[Backend, Vector, Vector], int]
+
+
+# --------------------------------------------------------------------------- graph nodes
+
+
+def _key(name: str) -> tuple[str, None, None]:
+    return (name, None, None)
+
+
+def _vocab_of(inputs: Any) -> tuple[str, ...]:
+    tok = inputs.tokenization
+    return tuple(inputs.vocab or (tok.vocab if tok is not None else ()))
+
+
+def _one(be: Backend, i: int) -> Matrix:
+    return ((be.integer(i),),)
+
+
+def _node(name: str, inputs: Sequence[Any], formula: str, fn: Any, deps: Sequence[Any],
+          meaning: str, note: Any = None, params: Sequence[Any] = ()) -> Any:
+    from .graph import Node
+    from .model import MEANINGS
+
+    return Node(key=_key(name), inputs=tuple(inputs), formula=formula, fn=fn,
+                deps=tuple(deps), meaning=MEANINGS.get(name, meaning), note=note,
+                params=tuple(params))
+
+
+def decoding_nodes(config: ModelConfig, params: Params, inputs: Any) -> list[Any]:
+    """Greedy always; top-k, top-p, sampling, generation and beam search when asked."""
+    probs, scaled = _key("probs"), _key("scaled_logits")
+    settings: DecodingConfig = inputs.decoding or DecodingConfig()
+    vocab = _vocab_of(inputs)
+    last = [("lastrow",), ("lastrow",)]
+
+    def greedy_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
+        c = argmax(be, ins[0][-1], ins[1][-1])
+        tie = (f"; exact tie between {describe_ids(c.ties, vocab)}: the lowest id wins"
+               if len(c.ties) > 1 else "")
+        return f"the next token is {describe_ids([c.index], vocab)}{tie}"
+
+    nodes = [_node("greedy", [probs, scaled], "argmax of probs[last token]",
+                   lambda be, i, p: _one(be, argmax(be, i[0][-1], i[1][-1]).index), last,
+                   "greedy", greedy_note)]
+    if settings.top_k is not None:
+        k = settings.top_k
+
+        def k_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
+            f = top_k(be, ins[0][-1], k, ins[1][-1])
+            tie = (f"; {describe_ids(f.boundary_ties, vocab)} tie at the boundary: the lower "
+                   "ids are kept" if f.boundary_ties else "")
+            return f"keeps {describe_ids(f.kept, vocab)}{tie}"
+
+        nodes.append(_node("top_k_probs", [probs, scaled],
+                           f"probs[last] of the k = {k} most probable tokens / their sum, 0 "
+                           "for the rest", lambda be, i, p: (top_k(be, i[0][-1], k, i[1][-1]).probs,),
+                           last, "top-k", k_note))
+    if settings.top_p is not None:
+        nodes += _top_p_nodes(settings.top_p, vocab)
+    dist = _sampling_source(settings)
+    if settings.u:
+        nodes += _sample_nodes(dist, settings.u[0], vocab, settings)
+    model_ok = params.E is not None and bool(vocab) and bool(inputs.tokens)
+    if settings.steps and model_ok:
+        nodes += _generation_nodes(config, params, inputs, vocab, settings)
+    if settings.beam_width and model_ok:
+        nodes += _beam_nodes(config, params, inputs, vocab, settings)
+    return nodes
+
+
+def _top_p_nodes(p_value: Num, vocab: tuple[str, ...]) -> list[Any]:
+    probs, scaled = _key("probs"), _key("scaled_logits")
+
+    def sorted_row(be: Backend, i: Sequence[Matrix], _p: Any) -> Matrix:
+        order = rank(be, i[1][-1])
+        return (tuple(i[0][-1][j] for j in order),)
+
+    def sums(be: Backend, i: Sequence[Matrix], _p: Any) -> Matrix:
+        row = i[0][0]
+        return (tuple(be.total(list(row[:n + 1])) for n in range(len(row))),)
+
+    def nucleus(be: Backend, i: Sequence[Matrix]) -> Filtered:
+        return top_p(be, i[0][-1], be.const(p_value), i[1][-1])
+
+    def p_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
+        f = nucleus(be, ins)
+        n = len(f.kept)
+        before = f"; the sum before, {n - 1} tokens, is below p" if n > 1 else ""
+        return (f"the nucleus is {describe_ids(f.kept, vocab)}: the first {n} cumulative "
+                f"sum{'s' if n > 1 else ''} reach p = {p_value}{before} (compared exactly)")
+
+    def order_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
+        return f"order {describe_ids(rank(be, ins[1][-1]), vocab)}"
+
+    return [
+        _node("top_p_sorted", [probs, scaled], "probs[last], largest first (ties: lower id first)",
+              sorted_row, [("lastrow",), ("lastrow",)], "top-p", order_note),
+        _node("top_p_cumsum", [_key("top_p_sorted")], "running sums of top_p_sorted", sums,
+              [("row",)], "top-p"),
+        _node("top_p_probs", [probs, scaled, _key("top_p_cumsum")],
+              f"probs[last] of the shortest prefix whose sum reaches p = {p_value} / that sum, "
+              "0 for the rest", lambda be, i, p: (nucleus(be, i).probs,),
+              [("lastrow",), ("lastrow",), ("row",)], "top-p", p_note),
+    ]
+
+
+def _sampling_source(settings: DecodingConfig) -> tuple[str, None, None]:
+    if settings.top_k is not None and settings.top_p is not None:
+        return _key("filtered_probs")
+    if settings.top_k is not None:
+        return _key("top_k_probs")
+    if settings.top_p is not None:
+        return _key("top_p_probs")
+    return _key("probs")
+
+
+def _sample_nodes(dist: tuple[str, None, None], u: Num, vocab: tuple[str, ...],
+                  settings: DecodingConfig) -> list[Any]:
+    nodes = []
+    if dist[0] == "filtered_probs":
+        nodes.append(_node("filtered_probs", [_key("probs"), _key("scaled_logits")],
+                           "probs[last] of the tokens kept by both top-k and top-p / their sum",
+                           lambda be, i, p: (filtered(be, i[0][-1], i[1][-1], settings),),
+                           [("lastrow",), ("lastrow",)], "filtered"))
+
+    def s_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
+        j = int(value[0][0])
+        return (f"u = {u} is below sample_cdf[{j}] and not below the sums before it: "
+                f"the token is {describe_ids([j], vocab)}")
+
+    def pick(be: Backend, i: Sequence[Matrix], _p: Any) -> Matrix:
+        return _one(be, sample(be, i[1][-1], be.const(u))[0])
+
+    nodes.append(_node("sample_cdf", [dist], f"running sums of {dist[0]}[last] in vocabulary order",
+                       lambda be, i, p: (cdf(be, i[0][-1]),), [("lastrow",)], "cdf"))
+    nodes.append(_node("sample", [_key("sample_cdf"), dist],
+                       f"the first token whose cumulative probability exceeds u = {u}", pick,
+                       [("row",), ("lastrow",)], "sample", s_note, params=[("u", ((u,),))]))
+    return nodes
+
+
+def _prompt(inputs: Any, vocab: tuple[str, ...]) -> tuple[int, ...]:
+    from .tokens import lookup
+
+    return lookup(inputs.tokens, vocab, inputs.unk)
+
+
+def _generation_nodes(config: ModelConfig, params: Params, inputs: Any, vocab: tuple[str, ...],
+                      settings: DecodingConfig) -> list[Any]:
+    model = LanguageModel(config, params, vocab)
+    prompt = _prompt(inputs, vocab)
+    steps = settings.steps or 0
+    cached = settings.kv_cache and config.mask == "causal"
+
+    @functools.lru_cache(maxsize=2)
+    def run(be: Backend) -> list[GenerationStep]:
+        return generate(be, model, prompt, steps, settings, cache=cached)
+
+    how = ("keys and values cached: only the new token is fed" if cached
+           else "recomputed from scratch")
+    nodes = []
+    for s in range(steps):
+        def note(be: Backend, ins: Sequence[Matrix], value: Matrix, s: int = s) -> str:
+            st = run(be)[s]  # type: ignore[arg-type]
+            text = " ".join(vocab[i] for i in st.ids)
+            u = settings.u[s] if s < len(settings.u) else None
+            rule = "greedy" if u is None else f"sampled with u = {u}"
+            return f"reads {text!r}; {rule}: appends {describe_ids([st.chosen], vocab)}"
+
+        nodes.append(_node(f"gen.{s + 1}", [_key("probs")],
+                           f"probs[last] of pass {s + 1} of the generation loop ({how})",
+                           lambda be, i, p, s=s: (run(be)[s].probs,), [("lastrow",)],
+                           f"generation, pass {s + 1}", note))
+    return nodes
+
+
+def _beam_nodes(config: ModelConfig, params: Params, inputs: Any, vocab: tuple[str, ...],
+                settings: DecodingConfig) -> list[Any]:
+    model = LanguageModel(config, params, vocab)
+    prompt = _prompt(inputs, vocab)
+    width = settings.beam_width or 1
+    steps = settings.steps or 1
+
+    @functools.lru_cache(maxsize=2)
+    def run(be: Backend) -> list[tuple[Beam, ...]]:
+        return beam_search(be, model, prompt, width, steps)
+
+    nodes = []
+    for s in range(steps):
+        def note(be: Backend, ins: Sequence[Matrix], value: Matrix, s: int = s) -> str:
+            beams = run(be)[s]  # type: ignore[arg-type]
+            return "beams " + "; ".join(
+                "[" + " ".join(repr(vocab[i]) for i in b.ids) + "]" for b in beams)
+
+        nodes.append(_node(f"beam.{s + 1}", [_key("probs")],
+                           f"the {width} most probable continuations of {s + 1} token"
+                           f"{'s' if s else ''} (product of their probabilities)",
+                           lambda be, i, p, s=s: (tuple(b.score for b in run(be)[s]),),
+                           [("lastrow",)], f"beam search, step {s + 1}", note))
+    return nodes

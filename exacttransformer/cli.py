@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .errors import ExactTransformerError
 
-COMMANDS = ("walkthrough", "check", "latex")
+COMMANDS = ("walkthrough", "check", "latex", "problems")
 """Sub-command modules in ``exacttransformer.commands``, in the order ``--help`` lists them."""
 
 

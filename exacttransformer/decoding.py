@@ -191,7 +191,7 @@ def filtered(be: Backend, row: Sequence[Num], by: Sequence[Num], settings: Decod
     if settings.top_k is not None:
         keep &= set(top_k(be, row, settings.top_k, by).kept)
     if settings.top_p is not None:
-        keep &= set(top_p(be, row, settings.top_p, by).kept)
+        keep &= set(top_p(be, row, be.const(settings.top_p), by).kept)
     return _renormalize(be, row, sorted(keep)) if len(keep) < len(row) else tuple(row)
 
 
@@ -200,7 +200,7 @@ def choose(be: Backend, row: Sequence[Num], by: Sequence[Num], settings: Decodin
     """Greedy when ``u`` is None, else a sample from the filtered distribution."""
     if u is None:
         return argmax(be, row, by).index
-    return sample(be, filtered(be, row, by, settings), u)[0]
+    return sample(be, filtered(be, row, by, settings), be.const(u))[0]
 
 
 # --------------------------------------------------------------------------- running a model
@@ -251,9 +251,18 @@ class LanguageModel:
         scaled = LG.scaled_logits(be, (tuple(logits),), be.const(self.config.temperature))[0]
         return LG.softmax_row(be, logits, be.const(self.config.temperature), stable), scaled
 
+    def on(self, be: Backend) -> LanguageModel:
+        """The same model with its weights in the backend's representation."""
+        if be.name == "exact":
+            return self
+        return LanguageModel(self.config, _convert_params(be, self.params), self.vocab)
+
     # -- the KV-cache path: one new token through every layer, reusing keys and values --
     def cached_logits(self, be: Backend, cache: KVCache, token: int) -> Vector:
-        """Feed one token at position ``cache.length``; extend ``cache``; its logits row."""
+        """Feed one token at position ``cache.length``; extend ``cache``; its logits row.
+
+        (For a backend other than the exact one, call it on ``model.on(backend)``.)
+        """
         if self.config.mask != "causal":
             raise ComputationError("a key/value cache needs mask = \"causal\": without it, "
                                    "earlier positions change when a token is appended")
@@ -345,6 +354,22 @@ class LanguageModel:
         return LG.unembed(be, x, prm.W_U, prm.b_U)
 
 
+def _convert_params(be: Backend, params: Params) -> Params:
+    from dataclasses import fields, replace
+
+    def conv(v: Any) -> Any:
+        if v is None:
+            return None
+        if v and isinstance(v[0], tuple):
+            return tuple(tuple(be.const(x) for x in r) for r in v)
+        return tuple(be.const(x) for x in v)
+
+    layers = tuple(replace(lp, **{f.name: conv(getattr(lp, f.name)) for f in fields(lp)})
+                   for lp in params.layers)
+    return replace(params, layers=layers, **{f.name: conv(getattr(params, f.name))
+                                             for f in fields(params) if f.name != "layers"})
+
+
 def _scale(be: Backend, cfg: ModelConfig, keys: Matrix) -> Matrix:
     if cfg.scale == "sqrt_dk":
         return A.scale_from_sqrt_dk(be, A.sqrt_dk(be, keys))
@@ -369,6 +394,7 @@ def generate(be: Backend, model: LanguageModel, prompt: Sequence[int], steps: in
     With ``cache`` (and a causal mask) the prompt is fed once, then one token per pass.
     """
     use_cache = cache and model.config.mask == "causal"
+    model = model.on(be)
     ids = list(prompt)
     kv = KVCache()
     out: list[GenerationStep] = []
@@ -419,6 +445,33 @@ def beam_search(be: Backend, model: LanguageModel, prompt: Sequence[int], width:
         beams = tuple(sorted(candidates, key=functools.cmp_to_key(cmp))[:width])
         history.append(beams)
     return history
+
+
+def shown(x: Any) -> str:
+    """An exact number as a reader typed it: ``0.42`` rather than ``21/50`` when it is a
+    finite decimal.
+
+    >>> from sympy import Rational
+    >>> shown(Rational(21, 50)), shown(Rational(1, 3))
+    ('0.42', '1/3')
+    """
+    from fractions import Fraction
+
+    from .numbers import format_exact
+
+    if getattr(x, "is_Rational", False):
+        f = Fraction(int(x.p), int(x.q))
+        q, twos, fives = f.denominator, 0, 0
+        while q % 2 == 0:
+            q, twos = q // 2, twos + 1
+        while q % 5 == 0:
+            q, fives = q // 5, fives + 1
+        if q == 1:
+            places = max(twos, fives)
+            text = f"{abs(f.numerator) * 10**places // f.denominator:0{places + 1}d}"
+            body = text[:-places] + "." + text[-places:] if places else text
+            return ("-" if f < 0 else "") + body
+    return format_exact(x) if hasattr(x, "free_symbols") else str(x)
 
 
 def describe_ids(ids: Sequence[int], vocab: Sequence[str]) -> str:
@@ -516,9 +569,11 @@ def _top_p_nodes(p_value: Num, vocab: tuple[str, ...]) -> list[Any]:
     def p_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
         f = nucleus(be, ins)
         n = len(f.kept)
-        before = f"; the sum before, {n - 1} tokens, is below p" if n > 1 else ""
-        return (f"the nucleus is {describe_ids(f.kept, vocab)}: the first {n} cumulative "
-                f"sum{'s' if n > 1 else ''} reach p = {p_value}{before} (compared exactly)")
+        first = "the first token's probability" if n == 1 else f"the running sum of the first {n}"
+        before = (f", that of the first {n - 1} is below it" if n > 2 else
+                  ", the first alone is below it" if n == 2 else "")
+        return (f"the nucleus is {describe_ids(f.kept, vocab)}: {first} reaches "
+                f"p = {shown(p_value)}{before} (compared exactly)")
 
     def order_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
         return f"order {describe_ids(rank(be, ins[1][-1]), vocab)}"
@@ -529,7 +584,8 @@ def _top_p_nodes(p_value: Num, vocab: tuple[str, ...]) -> list[Any]:
         _node("top_p_cumsum", [_key("top_p_sorted")], "running sums of top_p_sorted", sums,
               [("row",)], "top-p"),
         _node("top_p_probs", [probs, scaled, _key("top_p_cumsum")],
-              f"probs[last] of the shortest prefix whose sum reaches p = {p_value} / that sum, "
+              f"probs[last] of the shortest prefix whose sum reaches p = {shown(p_value)} / "
+              "that sum, "
               "0 for the rest", lambda be, i, p: (nucleus(be, i).probs,),
               [("lastrow",), ("lastrow",), ("row",)], "top-p", p_note),
     ]
@@ -556,7 +612,7 @@ def _sample_nodes(dist: tuple[str, None, None], u: Num, vocab: tuple[str, ...],
 
     def s_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
         j = int(value[0][0])
-        return (f"u = {u} is below sample_cdf[{j}] and not below the sums before it: "
+        return (f"u = {shown(u)} is below sample_cdf[{j}] and not below the sums before it: "
                 f"the token is {describe_ids([j], vocab)}")
 
     def pick(be: Backend, i: Sequence[Matrix], _p: Any) -> Matrix:
@@ -565,7 +621,7 @@ def _sample_nodes(dist: tuple[str, None, None], u: Num, vocab: tuple[str, ...],
     nodes.append(_node("sample_cdf", [dist], f"running sums of {dist[0]}[last] in vocabulary order",
                        lambda be, i, p: (cdf(be, i[0][-1]),), [("lastrow",)], "cdf"))
     nodes.append(_node("sample", [_key("sample_cdf"), dist],
-                       f"the first token whose cumulative probability exceeds u = {u}", pick,
+                       f"the first token whose cumulative probability exceeds u = {shown(u)}", pick,
                        [("row",), ("lastrow",)], "sample", s_note, params=[("u", ((u,),))]))
     return nodes
 
@@ -595,12 +651,12 @@ def _generation_nodes(config: ModelConfig, params: Params, inputs: Any, vocab: t
             st = run(be)[s]  # type: ignore[arg-type]
             text = " ".join(vocab[i] for i in st.ids)
             u = settings.u[s] if s < len(settings.u) else None
-            rule = "greedy" if u is None else f"sampled with u = {u}"
+            rule = "greedy" if u is None else f"sampled with u = {shown(u)}"
             return f"reads {text!r}; {rule}: appends {describe_ids([st.chosen], vocab)}"
 
         nodes.append(_node(f"gen.{s + 1}", [_key("probs")],
                            f"probs[last] of pass {s + 1} of the generation loop ({how})",
-                           lambda be, i, p, s=s: (run(be)[s].probs,), [("lastrow",)],
+                           lambda be, i, p, s=s: (run(be)[s].probs,), [("shape",)],
                            f"generation, pass {s + 1}", note))
     return nodes
 
@@ -620,12 +676,12 @@ def _beam_nodes(config: ModelConfig, params: Params, inputs: Any, vocab: tuple[s
     for s in range(steps):
         def note(be: Backend, ins: Sequence[Matrix], value: Matrix, s: int = s) -> str:
             beams = run(be)[s]  # type: ignore[arg-type]
-            return "beams " + "; ".join(
-                "[" + " ".join(repr(vocab[i]) for i in b.ids) + "]" for b in beams)
+            return "best first: " + ", ".join(
+                repr(" ".join(vocab[i] for i in b.ids)) for b in beams)
 
         nodes.append(_node(f"beam.{s + 1}", [_key("probs")],
                            f"the {width} most probable continuations of {s + 1} token"
                            f"{'s' if s else ''} (product of their probabilities)",
                            lambda be, i, p, s=s: (tuple(b.score for b in run(be)[s]),),
-                           [("lastrow",)], f"beam search, step {s + 1}", note))
+                           [("shape",)], f"beam search, step {s + 1}", note))
     return nodes

@@ -393,7 +393,7 @@ def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[No
     if params.E is not None and inputs.vocab:
         table = params.E
         nodes.append(_node(("embed", None, None), [("ids", None, None)], "E[ids]",
-                           lambda be, i, p: P.embed(i[0], table), [("row",)],
+                           lambda be, i, p: P.embed(i[0], p["E"]), [("row",)],
                            params=[("E", table)]))
         parts.append(("embed", None, None))
     d = config.d_model or (shape(params.E)[1] if params.E is not None else None)
@@ -407,7 +407,7 @@ def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[No
     elif config.positional == "learned" and params.P is not None and n:
         table_p = params.P
         nodes.append(_node(("pos", None, None), [], "P[0 … n-1]",
-                           lambda be, i, p: P.learned(n, table_p), [], params=[("P", table_p)]))
+                           lambda be, i, p: P.learned(n, p["P"]), [], params=[("P", table_p)]))
         parts.append(("pos", None, None))
     elif config.positional == "rope" and n:
         nodes += _rope_nodes(config, params, inputs)
@@ -448,7 +448,7 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
     if config.tie_embeddings and params.E is not None:
         table = params.E
         nodes.append(_node(g("logits"), [g("final")], "final Eᵀ (tied embeddings)",
-                           lambda be, i, p: LG.tied(be, i[0], table), [("row",)],
+                           lambda be, i, p: LG.tied(be, i[0], p["E"]), [("row",)],
                            params=[("E", table)]))
     else:
         nodes.append(_node(g("logits"), [g("final")], f"final W_U{_plus('b_U', params.b_U)}",
@@ -457,7 +457,7 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
                            required=["W_U"]))
     temp = config.temperature
     nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
-                       lambda be, i, p: LG.scaled_logits(be, i[0], be.const(temp)), [("same",)],
+                       lambda be, i, p: LG.scaled_logits(be, i[0], p["T"][0][0]), [("same",)],
                        params=[("T", ((temp,),))]))
     pre = g("scaled_logits")
     if config.softmax == "stable":

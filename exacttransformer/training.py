@@ -94,6 +94,13 @@ class Contribution:
 # --------------------------------------------------------------------------- small kernels
 
 
+def as_backend(be: Backend, m: Matrix) -> Matrix:
+    """A weight captured from the file, in the backend's representation (floats for FLOAT)."""
+    if be.name == "exact":
+        return m
+    return tuple(tuple(be.const(x) if isinstance(x, sympy.Basic) else x for x in r) for r in m)
+
+
 def zeros(be: Backend, rows: int, cols: int) -> Matrix:
     return tuple(tuple(be.integer(0) for _ in range(cols)) for _ in range(rows))
 
@@ -184,9 +191,10 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         if w is None:
             return None
         if w_name == "E":
-            return Contribution(((g, ("row",)),), lambda be, v: matmul(be, v[0], w),
-                                f"{g[0]} E")
-        return Contribution(((g, ("row",)),), lambda be, v: matmul(be, v[0], transpose(w)),
+            return Contribution(((g, ("row",)),),
+                                lambda be, v: matmul(be, v[0], as_backend(be, w)), f"{g[0]} E")
+        return Contribution(((g, ("row",)),),
+                            lambda be, v: matmul(be, v[0], transpose(as_backend(be, w))),
                             f"{g[0]} {w_name}ᵀ")
     if name == "scores":
         if idx == 0:
@@ -201,7 +209,7 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         temp = dict(c.params)["T"]
         assert temp is not None
         return Contribution(((g, ("same",)),),
-                            lambda be, v: tuple(tuple(be.div(x, temp[0][0]) for x in r)
+                            lambda be, v: tuple(tuple(be.div(x, be.const(temp[0][0])) for x in r)
                                                 for r in v[0]), f"{g[0]} / T")
     if name in ("exp_scores", "exp_logits"):
         return Contribution(((g, ("same",)), (c.key, ("same",))),
@@ -291,7 +299,10 @@ def _layernorm_contribution(c: Node, idx: int, g: Key, gamma: Matrix | None,
     x_k, mean_k, var_k = c.inputs
 
     def scaled(be: Backend, gr: Sequence[Num]) -> list[Num]:
-        return [be.mul(a, gamma[0][j]) if gamma is not None else a for j, a in enumerate(gr)]
+        if gamma is None:
+            return list(gr)
+        gam = as_backend(be, gamma)[0]
+        return [be.mul(a, gam[j]) for j, a in enumerate(gr)]
 
     if idx == 0:
         def fx(be: Backend, v: Sequence[Matrix]) -> Matrix:
@@ -484,7 +495,8 @@ def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params) -
         news.append(Node(
             key=param_key(name, key[1], "new"), inputs=(key,),
             formula=f"{name} − learning_rate · grad.{name}",
-            fn=lambda be, i, p, full=full: _step(be, full, i[0], lr),  # type: ignore[misc]
+            fn=lambda be, i, p, full=full: _step(  # type: ignore[misc]
+                be, as_backend(be, full), i[0], lr),
             deps=(("same",),),
             params=((name, full), ("learning_rate", ((lr,),))),
             meaning=f"{name} after one step of gradient descent"))

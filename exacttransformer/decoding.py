@@ -287,7 +287,7 @@ class LanguageModel:
                                  guide=cfg.positional == "sinusoidal_guide")
             row = add(be, row, (table[pos],))
         elif cfg.positional == "learned" and prm.P is not None:
-            row = add(be, row, (prm.P[pos],))
+            row = add(be, row, (P.learned(pos + 1, prm.P)[pos],))
         return row
 
     def _norm(self, be: Backend, x: Matrix, gamma: Vector | None, beta: Vector | None) -> Matrix:

@@ -115,7 +115,9 @@ class Walkthrough:
         try:
             return forward(self.config, self.params, self.inputs, backend, patch,
                            title=self.title, source=self.source)
-        except InputError:
+        except InputError as exc:
+            if exc.file is None:  # a step refused the file's input: name the file too
+                raise InputError(_bare(exc), file=self.path, key=exc.key) from None
             raise
         except ExactTransformerError as exc:
             raise type(exc)(f"{self.path}: {exc}") from None
@@ -593,10 +595,17 @@ class _Loader:
                 kw[key] = p
             else:
                 values = value if isinstance(value, list) else [value]
-                us = tuple(self.number(f"{where}[{i}]", v) for i, v in enumerate(values))
-                if not us or any(sign(u) < 0 or sign(1 - u) <= 0 for u in us):
-                    raise self.error(where, f"u must be in [0, 1), got {value}")
-                kw["u"] = us
+                if not values:
+                    raise self.error(where, "expected a uniform number in [0, 1), or a list "
+                                            "of them (one per generated token)")
+                us = []
+                for i, v in enumerate(values):
+                    at = f"{where}[{i}]" if isinstance(value, list) else where
+                    u = self.number(at, v)
+                    if sign(u) < 0 or sign(1 - u) <= 0:
+                        raise self.error(at, f"u must be in [0, 1), got {v}")
+                    us.append(u)
+                kw["u"] = tuple(us)
         return DecodingConfig(**kw)
 
     def journey(self, inputs: Inputs, inp: dict[str, Any], table: Any, config: ModelConfig,
@@ -625,9 +634,33 @@ class _Loader:
                                                          f"{shape(lp.W_Q)[1] // config.heads} wide "
                                                          "(an odd number)")
         unk = inp.get("unk")
+        if unk is not None:
+            if not isinstance(unk, str):
+                raise self.error("input.unk", "expected the text of the unknown-token entry, "
+                                              "e.g. \"<unk>\"")
+            if vocab and unk not in vocab:
+                which = "vocabulary" if inputs.vocab else "BPE vocabulary"
+                raise self.error("input.unk", f"{unk!r} is not in the {which}; "
+                                              f"{suggest(unk, vocab)}")
+        self.check_generation_positions(inputs, decoding, config, params)
         return replace(inputs, tokenization=tokenization, target=target, decoding=decoding,
-                       analogy=tuple(analogy) if analogy else None,
-                       unk=unk if isinstance(unk, str) else None)
+                       analogy=tuple(analogy) if analogy else None, unk=unk)
+
+    def check_generation_positions(self, inputs: Inputs, decoding: DecodingConfig | None,
+                                   config: ModelConfig, params: Params) -> None:
+        """Generation and beam search read ``steps - 1`` positions past the prompt: a learned
+        table ``P`` must have a row for each."""
+        if (decoding is None or not (decoding.steps or decoding.beam_width)
+                or config.positional != "learned" or params.P is None or params.E is None):
+            return
+        depth = decoding.steps or 1
+        need = len(inputs.tokens) + depth - 1
+        rows = shape(params.P)[0]
+        if need > rows:
+            raise self.error("decoding.steps", f"{len(inputs.tokens)} prompt tokens and "
+                                               f"{depth} steps read {need} positions, but P has "
+                                               f"only {rows} rows (add rows to P or take fewer "
+                                               "steps)")
 
 
 def _plain(value: Any) -> Any:

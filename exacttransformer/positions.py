@@ -29,6 +29,7 @@ from __future__ import annotations
 import sympy
 
 from .backends.base import Backend
+from .errors import InputError
 from .linalg import Matrix
 
 
@@ -38,7 +39,10 @@ def embed(ids: Matrix, table: Matrix) -> Matrix:
 
 
 def learned(n: int, table: Matrix) -> Matrix:
-    """The first ``n`` rows of a learned position table ``P``."""
+    """The first ``n`` rows of a learned position table ``P`` (it needs ``n`` rows)."""
+    if n > len(table):
+        raise InputError(f"{n} positions need {n} rows of P, but P has only {len(table)}",
+                         key="weights.P")
     return tuple(table[:n])
 
 

@@ -203,6 +203,9 @@ and no unk token is declared; (allowed: The, is)
             out.append(index[t])
         elif unk is not None and unk in index:
             out.append(index[unk])
+        elif unk is not None:
+            raise InputError(f"token {t!r} is not in the vocabulary, and neither is the unk "
+                             f"token {unk!r}; {suggest(unk, list(vocab))}", key="input.unk")
         else:
             raise InputError(f"token {t!r} is not in the vocabulary and no unk token is "
                              f"declared; {suggest(t, list(vocab))}", key="input.tokens")

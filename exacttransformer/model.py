@@ -518,4 +518,5 @@ def forward(
     return Trace(
         steps=steps, tokens=inputs.tokens, kv_tokens=inputs.kv_tokens, config=config,
         backend=backend.name, title=title, source=source,
+        vocab=inputs.vocab or (inputs.tokenization.vocab if inputs.tokenization else ()),
     )

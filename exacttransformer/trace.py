@@ -73,6 +73,7 @@ class Trace:
     backend: str = "exact"
     title: str = ""
     source: str = ""
+    vocab: tuple[str, ...] = ()  # the vocabulary's words, for labelling its 1×V rows
     _index: MappingProxyType[Key, Step] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -254,7 +254,7 @@ _WIDE = {
     r"\left": 2.5, r"\right": 2.5,
 }
 _ZERO = frozenset((r"\displaystyle", r"\textstyle", r"\big", r"\Big",
-                   r"\tilde", r"\bar", r"\hat", r"\mathrm", r"\mathbf", r"\operatorname",
+                   r"\tilde", r"\bar", r"\hat", r"\mathring", r"\mathrm", r"\mathbf", r"\operatorname",
                    r"\text", r"\texttt", r"\textup", r"\phantom", r"\mathit"))
 
 

@@ -28,6 +28,7 @@ from .mathdoc import (
     Options,
     Para,
     Run,
+    Table,
     build,
 )
 
@@ -340,7 +341,23 @@ def write_blocks(blocks: Sequence[Block], *, heatmap_width_cm: float) -> str:
             out.append(_heatmap(block, heatmap_width_cm))
         elif isinstance(block, ClaimsTable):
             out.append(_claims(block))
+        elif isinstance(block, Table):
+            out.append(_table(block))
     return "\n".join(out)
+
+
+def _table(block: Table) -> str:
+    """A small booktabs table: labels on the left, values in the other columns."""
+    def cell(runs: Sequence[Run]) -> str:
+        return "".join(f"${t}$" if k == "math" else code(t, breakable=False) if k == "code"
+                       else escape(t) for k, t in runs)
+
+    spec = "@{}l" + "l" * (len(block.header) - 1) + "@{}"
+    lines = [" & ".join(cell(c) for c in block.header) + r" \\", r"\midrule"]
+    lines += [" & ".join(cell(c) for c in row) + r" \\" for row in block.rows]
+    return (r"\begin{center}\small" + "\n" + r"\setlength{\tabcolsep}{6pt}" + "\n"
+            + r"\begin{tabular}{" + spec + "}\n" + r"\toprule" + "\n" + "\n".join(lines)
+            + "\n" + r"\bottomrule" + "\n" + r"\end{tabular}" + "\n" + r"\end{center}" + "\n")
 
 
 def preamble(max_cols: int) -> str:

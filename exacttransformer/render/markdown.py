@@ -26,6 +26,7 @@ from .mathdoc import (
     Options,
     Para,
     Run,
+    Table,
     build,
     step_blocks,
 )
@@ -177,7 +178,20 @@ def write_blocks(blocks: Sequence[Block]) -> str:
             out.append(_heatmap(block))
         elif isinstance(block, ClaimsTable):
             out.append(_claims(block))
+        elif isinstance(block, Table):
+            out.append(_table(block))
     return "\n".join(out)
+
+
+def _table(block: Table) -> str:
+    def cell(runs: Sequence[Run]) -> str:
+        return _runs(runs).replace("|", r"\|") if any(k == "math" for k, _ in runs) \
+            else _runs(runs)
+
+    lines = ["| " + " | ".join(cell(c) for c in block.header) + " |",
+             "|" + "---|" * len(block.header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in block.rows]
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(trace: Trace, *, token: int | None = None, digits: int = 6,

@@ -22,6 +22,8 @@ understand too; user text (tokens, titles) is never put into math directly: a
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -104,7 +106,16 @@ class ClaimsTable:
     rows: tuple[ClaimRow, ...]
 
 
-Block = Heading | Para | Items | Display | Heatmap | ClaimsTable
+@dataclass(frozen=True)
+class Table:
+    """A small table: a header and rows, each cell a tuple of runs.  The first column holds
+    labels (words, pairs, ranks); the others values."""
+
+    header: tuple[tuple[Run, ...], ...]
+    rows: tuple[tuple[tuple[Run, ...], ...], ...]
+
+
+Block = Heading | Para | Items | Display | Heatmap | ClaimsTable | Table
 
 
 class Target(Protocol):
@@ -129,6 +140,13 @@ class Options:
     strut: str = ""  # set before full-size fractions in a matrix, to keep rows apart
 
 
+@dataclass(frozen=True)
+class WordLines:
+    """A formula in words too long for one display line: ``(relation, math)`` per line."""
+
+    lines: tuple[tuple[str, str], ...]
+
+
 # --------------------------------------------------------------------------- names
 
 TITLES = {
@@ -151,7 +169,19 @@ TITLES = {
     "scaled_logits": "Logits over the temperature", "shifted_logits": "Shifted logits",
     "exp_logits": "Exponentials of the logits", "exp_logits_sum": "Sum of the exponentials",
     "probs": "Probabilities of the next token", "loss": "Cross-entropy loss",
+    "rope_angle": "Rotation angles (RoPE)", "q_pre": "Queries before the rotation",
+    "k_pre": "Keys before the rotation", "greedy": "Greedy choice",
+    "top_k_probs": "Top-k: the k most probable words", "top_p_sorted": "Probabilities, largest first",
+    "top_p_cumsum": "Running sums of the sorted probabilities",
+    "top_p_probs": "Top-p: the nucleus", "filtered_probs": "Top-k and top-p together",
+    "sample_cdf": "Cumulative probabilities", "sample": "The sampled word",
+    "cosine": "Cosine similarity", "analogy": "Analogy vector",
+    "analogy_cosine": "Cosine of the analogy with every word",
+    "analogy_nearest": "The nearest word",
 }
+NUMBERED_TITLES = {"bpe.merge": "BPE training, merge {}", "bpe.word": "BPE encoding, word {}",
+                   "gen": "Generation, pass {}", "beam": "Beam search, step {}"}
+"""Names that end in a number (``bpe.merge.3``, ``gen.2``)."""
 
 # Node symbols: "@h" becomes the head superscript, "@r" the row (token) subscript.
 SYMBOLS: dict[str, tuple[str, str]] = {
@@ -188,7 +218,24 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     "exp_logits_sum": (r"\Sigma^{\mathrm{voc}}@r", r"\Sigma^{\mathrm{voc}}"),
     "probs": (r"\pi@r", r"\Pi"),
     "loss": (r"\mathcal{L}", r"\mathcal{L}"),
+    "rope_angle": (r"\theta@r", r"\Theta"),
+    "q_pre": (r"\mathring{q}@h@r", r"\mathring{Q}@h"),
+    "k_pre": (r"\mathring{k}@h@r", r"\mathring{K}@h"),
+    "greedy": (r"y_{\mathrm{greedy}}", r"y_{\mathrm{greedy}}"),
+    "top_k_probs": (r"\pi^{\mathrm{top}\text{-}k}@r", r"\pi^{\mathrm{top}\text{-}k}"),
+    "top_p_sorted": (r"\pi^{\downarrow}@r", r"\pi^{\downarrow}"),
+    "top_p_cumsum": (r"S^{\downarrow}@r", r"S^{\downarrow}"),
+    "top_p_probs": (r"\pi^{\mathrm{top}\text{-}p}@r", r"\pi^{\mathrm{top}\text{-}p}"),
+    "filtered_probs": (r"\pi^{k,p}@r", r"\pi^{k,p}"),
+    "sample_cdf": (r"F@r", "F"),
+    "sample": (r"y_{\mathrm{sample}}", r"y_{\mathrm{sample}}"),
+    "cosine": (r"\cos@r", r"\cos"),
+    "analogy": (r"a", r"a"),
+    "analogy_cosine": (r"\cos(a, E)", r"\cos(a, E)"),
+    "analogy_nearest": (r"y_{a}", r"y_{a}"),
 }
+NUMBERED_SYMBOLS = {"bpe.merge": r"\mathrm{count}^{({})}", "bpe.word": r"\mathrm{pieces}_{{}}",
+                    "gen": r"\pi^{[{}]}", "beam": r"\beta^{[{}]}"}
 for _n, _tag in (("1", "(1)"), ("2", "(2)"), ("f", "(f)")):
     SYMBOLS[f"ln{_n}_mean"] = (rf"\mu^{{{_tag}}}@r", rf"\mu^{{{_tag}}}")
     SYMBOLS[f"ln{_n}_var"] = (rf"(\sigma^{{{_tag}}}@r)^2", rf"(\sigma^{{{_tag}}})^2")
@@ -210,6 +257,12 @@ GLANCE = {"x": "enters", "q": "its query", "scores": "its scores",
 HEAD_PARAMS = frozenset(("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V"))
 ACTIVATIONS = {"relu": r"\operatorname{ReLU}", "gelu": r"\operatorname{GELU}",
                "gelu_tanh": r"\operatorname{GELU}_{\tanh}", "silu": r"\operatorname{SiLU}"}
+VOCAB_NODES = frozenset(("logits", "scaled_logits", "shifted_logits", "exp_logits", "probs",
+                         "top_k_probs", "top_p_probs", "filtered_probs", "sample_cdf",
+                         "analogy_cosine", "b_U"))
+"""Nodes with one column per word of the vocabulary (``gen.<s>`` too)."""
+RANKED_NODES = frozenset(("top_p_sorted", "top_p_cumsum"))
+"""Nodes with one column per rank (largest probability first)."""
 SOFTMAX = {"weights": ("exp_scores", "exp_sum", "scaled_scores"),
            "probs": ("exp_logits", "exp_logits_sum", "scaled_logits")}
 
@@ -350,6 +403,10 @@ class _Builder:
     def heads(self) -> int:
         return self.trace.config.heads
 
+    @property
+    def layers(self) -> int:
+        return len({s.layer for s in self.trace.steps if s.layer is not None})
+
     def per_token(self, name: str, value: Matrix, param: bool = False) -> bool:
         return (self.opts.token is not None and not param and name not in ROWS_ARE_KEYS
                 and len(value) == len(self.trace.tokens) and len(value) > 0)
@@ -359,6 +416,9 @@ class _Builder:
             return r"\nabla_{" + self.symbol(name[5:], head, None) + "}"
         if name.startswith("new."):
             return sup(self.symbol(name[4:], head, None), r"\mathrm{new}")
+        numbered = _numbered(name)
+        if numbered is not None:
+            return NUMBERED_SYMBOLS[numbered[0]].replace("{}", numbered[1])
         if name in PARAM_SYMBOLS:
             base = PARAM_SYMBOLS[name]
             return base + (f"^{{({head})}}" if head is not None and self.heads > 1
@@ -558,7 +618,10 @@ class _Builder:
         for step in self.trace.steps:
             if step.name not in GLANCE or not self.per_token(step.name, step.value):
                 continue
-            label = r" && " + self.target.words(GLANCE[step.name])
+            words = GLANCE[step.name]
+            if step.layer is not None and self.layers > 1:
+                words += f", layer {step.layer}"
+            label = r" && " + self.target.words(words)
             budget = self.opts.budget - 120
             view = self.result_view(step)
             exact, _ = self.exact(view, budget)
@@ -572,6 +635,7 @@ class _Builder:
                 lines.append((view.symbol, "=", exact.tex + label))
             elif dec is not None:
                 lines.append((view.symbol, r"\approx", dec.tex + label))
+                exact = None  # not shown: no note on its t
             form = self.readable(view)
             if form is not None and exact is not None:
                 notes.append(Para(self.form_note(form, view)))
@@ -629,7 +693,7 @@ class _Builder:
         title = f"{n}. {_title(step.name)}"
         blocks: list[Block] = [Heading(3, (("text", title),
                                            ("note", ", ".join([step.name, *where]))))]
-        if step.meaning:
+        if step.meaning and step.meaning.lower() != _title(step.name).lower():
             first = step.meaning if step.meaning.startswith("e ") else \
                 step.meaning[0].upper() + step.meaning[1:]
             blocks.append(Para((("text", first + "."),)))
@@ -644,18 +708,160 @@ class _Builder:
         else:
             formula, pieces, more = self.formula(step, result)
             notes += more
-            lines.append((lhs, "=", formula))
+            if isinstance(formula, WordLines):
+                lines.append((lhs, *formula.lines[0]))
+                lines += [("", rel, text) for rel, text in formula.lines[1:]]
+            else:
+                lines.append((lhs, "=", formula))
             if pieces:
                 lines += self.pack(pieces, budget)
-        self.result_lines(step, result, lines, notes, budget)
+        labels = self.column_labels(step)
+        tables: list[Block] = []
+        after: list[tuple[Run, ...]] = []
+        if labels is None:
+            self.result_lines(step, result, lines, notes, budget)
+        else:
+            tables, after = self.labelled(result, *labels)
         if lines:
             lines[0] = (lhs, lines[0][1], lines[0][2])
             blocks.append(Display(tuple(lines)))
-        blocks += [Para(r) for r in notes]
+        blocks += [Para(r) for r in notes] + tables + [Para(r) for r in after]
         if step.name == "weights" and len(step.value) <= self.opts.heatmap_limit \
                 and len(step.value[0]) <= self.opts.heatmap_limit:
             blocks.append(self.heatmap(step))
         return blocks
+
+    # -- rows labelled by words ---------------------------------------------------------
+    def column_labels(self, step: Step) -> tuple[str, tuple[Run, ...]] | None:
+        """What the columns of a step are, when they are words, ranks or pairs: the result
+        is then shown as a table (a row over a vocabulary is too wide for a matrix, and
+        its entries mean nothing without the words)."""
+        n_cols = step.shape[1]
+        if n_cols < 2 or not step.value:
+            return None
+        vocab = self.trace.vocab
+        base = step.name.split(".", 1)[1] if step.name.startswith(("grad.", "new.")) \
+            else step.name
+        if len(vocab) == n_cols and (base in VOCAB_NODES or step.name.startswith("gen.")):
+            return "word", tuple(("code", w) for w in vocab)
+        if step.name in RANKED_NODES:
+            order = self.rank_order(n_cols)
+            if order is None:
+                return "rank", tuple(("text", str(j + 1)) for j in range(n_cols))
+            return "rank", tuple(("code", f"{j + 1}. {vocab[i]}") for j, i in enumerate(order))
+        pairs = _pair_labels(step)
+        if pairs is not None:
+            return "pair", tuple(("code", pair) for pair in pairs)
+        beams = _beam_labels(step)
+        if beams is not None:
+            return "continuation", tuple(("code", b) for b in beams)
+        if step.name.startswith("bpe.word.") and len(step.value) == 1 and all(
+                _is_integer(x) and 0 <= int(x) < len(vocab) for x in step.value[0]):
+            return "piece", tuple(("code", vocab[int(x)]) for x in step.value[0])
+        return None
+
+    def rank_order(self, n_cols: int) -> list[int] | None:
+        """The ids in rank order, as ``top_p_sorted``'s formula names them
+        (``order 3 ('coming'), 6 ('here'), …``), when they name every word once."""
+        step = self.trace.find("top_p_sorted", None, None)
+        vocab = self.trace.vocab
+        if step is None or len(vocab) != n_cols or "; order " not in step.formula:
+            return None
+        told = step.formula.split("; order ", 1)[1]
+        ids = [int(i) for i in re.findall(r"(?:^|, )(\d+) \(", told)]
+        return ids if sorted(ids) == list(range(n_cols)) else None
+
+    def labelled(self, result: _View, head: str, labels: tuple[Run, ...]
+                 ) -> tuple[list[Block], list[tuple[Run, ...]]]:
+        """The result as tables (and the notes that follow them): whole numbers across the
+        page in chunks, one column per label; anything else down the page, one row per
+        label, exact and decimal side by side."""
+        if len(result.rows) == 1 and all(_is_integer(x) for x in result.picked[0]):
+            return self.across(result, head, labels), []
+        return self.down(result, head, labels)
+
+    def across(self, result: _View, head: str, labels: tuple[Run, ...]) -> list[Block]:
+        row = result.picked[0]
+        first = max(len(head) * WORD_WIDTH, width(result.symbol)) + 12
+        tables: list[Block] = []
+        start, used = 0, first
+        for j, (label, x) in enumerate(zip(labels, row, strict=True)):
+            w = max(len(label[1]) * 5.8, width(tex(x))) + 12
+            if j > start and used + w > self.opts.budget:
+                tables.append(self._across_table(result, head, labels, start, j))
+                start, used = j, first
+            used += w
+        tables.append(self._across_table(result, head, labels, start, len(row)))
+        return tables
+
+    def _across_table(self, result: _View, head: str, labels: tuple[Run, ...], start: int,
+                      end: int) -> Table:
+        cells = tuple(((("math", tex(x)),)) for x in result.picked[0][start:end])
+        return Table(header=((("text", head),), *((label,) for label in labels[start:end])),
+                     rows=(((("math", result.symbol),), *cells),))
+
+    def down(self, result: _View, head: str, labels: tuple[Run, ...]
+             ) -> tuple[list[Block], list[tuple[Run, ...]]]:
+        rows = result.picked
+        picked = _pick(len(rows[0]), 2 * self.opts.max_rows)
+        integers = all(_is_integer(x) for r in rows for x in r)
+        header: list[tuple[Run, ...]] = [(("text", head),)]
+        columns: list[list[str]] = []
+        notes: list[tuple[Run, ...]] = []
+        for n, row in enumerate(rows):
+            symbol = result.symbol if len(rows) == 1 else \
+                self.symbol(result.name, result.key[2] if result.key else None, result.rows[n])
+            exact, why = self.exact_column(result, n, picked)
+            if exact is not None:
+                header.append((("math", symbol),))
+                columns.append(exact)
+            if not integers:
+                header.append((("math", (symbol if exact is None else "") + r"\approx"),))
+                columns.append([_decimal(row[j], self.opts.digits) if j is not None
+                                else r"\vdots" for j in picked])
+            if why is not None and n == 0:
+                notes.append((("text", f"The closed forms are omitted ({why}); the decimals "
+                                       "are correct in every digit shown."),))
+        body = []
+        for i, j in enumerate(picked):
+            label: tuple[Run, ...] = (("math", r"\vdots"),) if j is None else (labels[j],)
+            body.append((label, *((("math", col[i]),) for col in columns)))
+        form = self.readable(result) if len(rows) == 1 else None
+        if form is not None and self.exact_column(result, 0, picked)[0] is not None:
+            notes.append(self.form_note(form, result))
+        if None in picked:
+            notes.append((("note", f"Only {len(picked) - 1} of the {len(rows[0])} entries are "
+                                   "shown; every entry is in the JSON output of "
+                                   "exacttransformer walkthrough --format json."),))
+        if any(NOT_PRINTABLE in c for col in columns for c in col):
+            notes.append((("math", NOT_PRINTABLE),
+                          ("text", ": a decimal that cannot be printed with every digit proven "
+                                   "(beyond about 10^±315000, or too close to a rounding "
+                                   "boundary to decide)."),))
+        return [Table(tuple(header), tuple(body))], notes
+
+    def exact_column(self, result: _View, n: int, picked: list[int | None]
+                     ) -> tuple[list[str] | None, str | None]:
+        """Row ``n`` of the result in closed form, one entry per picked column, or ``None``
+        and why not (``None`` for both on a float trace)."""
+        if not self.symbolic:
+            return None, None
+        rows = result.picked
+        if len(rows) > 1 and not all(x.is_Rational for r in rows for x in r):
+            return None, None  # several rows: decimals only, the table stays narrow
+        form = self.readable(result) if len(rows) == 1 else None
+        source = form.entries[0] if form is not None else rows[n]
+        shown = [source[j] for j in picked if j is not None]
+        biggest = max(size(x, self.opts.size_limit + 1) for x in shown)
+        if biggest > self.opts.size_limit:
+            big = next(x for x in shown if size(x, self.opts.size_limit + 1) > self.opts.size_limit)
+            return None, (f"an entry has {_size_words(size(big, 10_001))}, more than the limit "
+                          f"of {self.opts.size_limit}")
+        texts = [tex(x) for x in shown]
+        if max(width(t, "display") for t in texts) > self.opts.budget - 160:
+            return None, "they are too wide for the table"
+        cells = iter(_cell(t, self.opts.strut) for t in texts)
+        return [next(cells) if j is not None else r"\vdots" for j in picked], None
 
     def result_lines(self, step: Step, result: _View, lines: list[tuple[str, str, str]],
                      notes: list[tuple[Run, ...]], budget: float) -> None:
@@ -733,7 +939,7 @@ class _Builder:
 
     # -- formulas ---------------------------------------------------------------------
     def formula(self, step: Step, result: _View
-                ) -> tuple[str, list[tuple[str, Shown]], list[tuple[Run, ...]]]:
+                ) -> tuple[str | WordLines, list[tuple[str, Shown]], list[tuple[Run, ...]]]:
         """The formula in symbols, the substituted pieces, and notes."""
         ops = self.operand_views(step)
         syms = [v.symbol for v in ops]
@@ -758,7 +964,23 @@ class _Builder:
                     [("", self.operand(ops[0], budget)), ("+", self.operand(ops[1], budget))], [])
         if kind == "identity":
             return syms[0], [], []
-        return self.target.words(step.formula), [], []
+        return self.words_formula(step, result)
+
+    def words_formula(self, step: Step, result: _View) -> tuple[
+            str | WordLines, list[tuple[str, Shown]], list[tuple[Run, ...]]]:
+        """A formula in words: what the step adds once its value is known (after ``; ``)
+        becomes a sentence below, and a long formula breaks at arrows and commas."""
+        main, _, told = step.formula.partition("; ")
+        notes: list[tuple[Run, ...]] = []
+        if told:
+            notes.append((("text", _sentence(told)),))
+        if _pair_labels(step) is not None:  # the table below names the pairs
+            main = main[:main.index(" (")]
+        room = (self.opts.budget - width(result.symbol, "display") - 30) / WORD_WIDTH
+        lines = _break_words(main, max(int(room), 24))
+        if len(lines) == 1:
+            return self.target.words(main), [], notes
+        return WordLines(tuple((rel, self.target.words(text)) for rel, text in lines)), [], notes
 
     def _scalar(self, view: _View) -> Shown:
         return self.operand(view, 200.0)
@@ -803,7 +1025,7 @@ class _Builder:
         arg = self.operand(ops[0], budget - 40)
         piece = Shown(r"\exp\left(" + arg.tex + r"\right)", arg.width + 30, arg.approx)
         notes = []
-        if self.trace.config.mask == "causal":
+        if self.trace.config.mask == "causal" and step.name == "exp_scores":
             notes.append((("text", "Masked entries are exactly 0 (not "),
                           ("math", r"e^{-10^9}"), ("text", ").")))
         return rf"\exp\left({ops[0].symbol}\right)", [("", piece)], notes
@@ -1001,6 +1223,88 @@ class _Builder:
         return Heatmap(caption, tuple(rows), tuple(cols), tuple(cells), tuple(shades), highlight)
 
 
+WORD_WIDTH = 5.4
+"""Points per character of a formula in words (11 pt roman, a little generous)."""
+
+
+def _break_words(text: str, room: int) -> list[tuple[str, str]]:
+    """``(relation, words)`` lines of at most ``room`` characters: each ``→`` starts a line
+    of its own, and a longer stretch breaks after a comma (or, failing that, a space).
+
+    >>> _break_words("a b → ab (merges 1)", 14)
+    [('=', 'a b'), ('\\\\to', 'ab (merges 1)')]
+    >>> _break_words("one, two, three", 8)
+    [('=', 'one,'), ('\\\\quad', 'two,'), ('\\\\quad', 'three')]
+    """
+    if len(text) <= room:
+        return [("=", text)]
+    out: list[tuple[str, str]] = []
+    for n, segment in enumerate(text.split(" → ")):
+        rel = "=" if n == 0 else r"\to"
+        for line in _fill(segment, room):
+            out.append((rel, line))
+            rel = r"\quad"
+    return out
+
+
+def _fill(text: str, room: int) -> list[str]:
+    """``text`` in lines of at most ``room`` characters, broken after commas where possible."""
+    lines: list[str] = []
+    current = ""
+    for piece in _pieces(text, room):
+        if current and len(current) + 1 + len(piece) > room:
+            lines.append(current)
+            current = piece
+        else:
+            current = f"{current} {piece}" if current else piece
+    return [*lines, current] if current else lines
+
+
+def _pieces(text: str, room: int) -> list[str]:
+    """Comma-ended pieces, each split at spaces when longer than ``room``."""
+    out: list[str] = []
+    for part in text.replace(", ", ",\n").split("\n"):
+        if len(part) <= room:
+            out.append(part)
+        else:
+            out += part.split(" ")
+    return out
+
+
+def _pair_labels(step: Step) -> tuple[str, ...] | None:
+    """The pairs a BPE merge round counts, in column order, as its formula names them."""
+    if not step.name.startswith("bpe.merge."):
+        return None
+    main = step.formula.partition("; ")[0]
+    if " (" not in main or not main.endswith(")"):
+        return None
+    pairs = tuple(main[main.index(" (") + 2:-1].split(", "))
+    return pairs if len(pairs) == step.shape[1] else None
+
+
+def _beam_labels(step: Step) -> tuple[str, ...] | None:
+    """The continuations a beam step ranks, as its formula names them (``best first: 'a b',
+    'c d'``), when there is one per column."""
+    if not step.name.startswith("beam.") or "; best first: " not in step.formula:
+        return None
+    told = step.formula.split("; best first: ", 1)[1]
+    try:
+        texts = ast.literal_eval("(" + told + ",)")
+    except (ValueError, SyntaxError):
+        return None
+    if len(texts) != step.shape[1] or not all(isinstance(t, str) for t in texts):
+        return None
+    return tuple(texts)
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: capitalized, unless it starts with a symbol (``u = 0.42``)."""
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and first.isalpha() and first.islower():
+        text = text[0].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
 def _cell(text: str, strut: str) -> str:
     """Fractions in a matrix at full size (a textbook's habit; script-size is unreadable),
     with a strut so that stacked fractions do not touch."""
@@ -1015,7 +1319,16 @@ def _title(name: str) -> str:
                                   if base in TITLES else base)
     if name.startswith("new."):
         return "Updated " + name[4:]
+    numbered = _numbered(name)
+    if numbered is not None:
+        return NUMBERED_TITLES[numbered[0]].format(numbered[1])
     return TITLES.get(name, name)
+
+
+def _numbered(name: str) -> tuple[str, str] | None:
+    """``("bpe.merge", "3")`` for ``bpe.merge.3``; ``None`` for other names."""
+    stem, _, number = name.rpartition(".")
+    return (stem, number) if stem in NUMBERED_TITLES and number.isdigit() else None
 
 
 def _size_words(n: int) -> str:

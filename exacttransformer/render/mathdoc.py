@@ -22,8 +22,6 @@ understand too; user text (tokens, titles) is never put into math directly: a
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,7 +44,7 @@ from .forms import (
     tex,
     width,
 )
-from .layout import PARAM_NAMES, ROWS_ARE_KEYS
+from .layout import PARAM_NAMES, ROWS_ARE_KEYS, column_labels, pair_labels
 
 # --------------------------------------------------------------------------- blocks
 
@@ -257,12 +255,6 @@ GLANCE = {"x": "enters", "q": "its query", "scores": "its scores",
 HEAD_PARAMS = frozenset(("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V"))
 ACTIVATIONS = {"relu": r"\operatorname{ReLU}", "gelu": r"\operatorname{GELU}",
                "gelu_tanh": r"\operatorname{GELU}_{\tanh}", "silu": r"\operatorname{SiLU}"}
-VOCAB_NODES = frozenset(("logits", "scaled_logits", "shifted_logits", "exp_logits", "probs",
-                         "top_k_probs", "top_p_probs", "filtered_probs", "sample_cdf",
-                         "analogy_cosine", "b_U"))
-"""Nodes with one column per word of the vocabulary (``gen.<s>`` too)."""
-RANKED_NODES = frozenset(("top_p_sorted", "top_p_cumsum"))
-"""Nodes with one column per rank (largest probability first)."""
 SOFTMAX = {"weights": ("exp_scores", "exp_sum", "scaled_scores"),
            "probs": ("exp_logits", "exp_logits_sum", "scaled_logits")}
 
@@ -736,40 +728,11 @@ class _Builder:
         """What the columns of a step are, when they are words, ranks or pairs: the result
         is then shown as a table (a row over a vocabulary is too wide for a matrix, and
         its entries mean nothing without the words)."""
-        n_cols = step.shape[1]
-        if n_cols < 2 or not step.value:
+        found = column_labels(self.trace, step)
+        if found is None:
             return None
-        vocab = self.trace.vocab
-        base = step.name.split(".", 1)[1] if step.name.startswith(("grad.", "new.")) \
-            else step.name
-        if len(vocab) == n_cols and (base in VOCAB_NODES or step.name.startswith("gen.")):
-            return "word", tuple(("code", w) for w in vocab)
-        if step.name in RANKED_NODES:
-            order = self.rank_order(n_cols)
-            if order is None:
-                return "rank", tuple(("text", str(j + 1)) for j in range(n_cols))
-            return "rank", tuple(("code", f"{j + 1}. {vocab[i]}") for j, i in enumerate(order))
-        pairs = _pair_labels(step)
-        if pairs is not None:
-            return "pair", tuple(("code", pair) for pair in pairs)
-        beams = _beam_labels(step)
-        if beams is not None:
-            return "continuation", tuple(("code", b) for b in beams)
-        if step.name.startswith("bpe.word.") and len(step.value) == 1 and all(
-                _is_integer(x) and 0 <= int(x) < len(vocab) for x in step.value[0]):
-            return "piece", tuple(("code", vocab[int(x)]) for x in step.value[0])
-        return None
-
-    def rank_order(self, n_cols: int) -> list[int] | None:
-        """The ids in rank order, as ``top_p_sorted``'s formula names them
-        (``order 3 ('coming'), 6 ('here'), …``), when they name every word once."""
-        step = self.trace.find("top_p_sorted", None, None)
-        vocab = self.trace.vocab
-        if step is None or len(vocab) != n_cols or "; order " not in step.formula:
-            return None
-        told = step.formula.split("; order ", 1)[1]
-        ids = [int(i) for i in re.findall(r"(?:^|, )(\d+) \(", told)]
-        return ids if sorted(ids) == list(range(n_cols)) else None
+        head, labels = found
+        return head, tuple(("text" if t.isdigit() else "code", t) for t in labels)
 
     def labelled(self, result: _View, head: str, labels: tuple[Run, ...]
                  ) -> tuple[list[Block], list[tuple[Run, ...]]]:
@@ -974,7 +937,7 @@ class _Builder:
         notes: list[tuple[Run, ...]] = []
         if told:
             notes.append((("text", _sentence(told)),))
-        if _pair_labels(step) is not None:  # the table below names the pairs
+        if pair_labels(step) is not None:  # the table below names the pairs
             main = main[:main.index(" (")]
         room = (self.opts.budget - width(result.symbol, "display") - 30) / WORD_WIDTH
         lines = _break_words(main, max(int(room), 24))
@@ -1269,32 +1232,6 @@ def _pieces(text: str, room: int) -> list[str]:
         else:
             out += part.split(" ")
     return out
-
-
-def _pair_labels(step: Step) -> tuple[str, ...] | None:
-    """The pairs a BPE merge round counts, in column order, as its formula names them."""
-    if not step.name.startswith("bpe.merge."):
-        return None
-    main = step.formula.partition("; ")[0]
-    if " (" not in main or not main.endswith(")"):
-        return None
-    pairs = tuple(main[main.index(" (") + 2:-1].split(", "))
-    return pairs if len(pairs) == step.shape[1] else None
-
-
-def _beam_labels(step: Step) -> tuple[str, ...] | None:
-    """The continuations a beam step ranks, as its formula names them (``best first: 'a b',
-    'c d'``), when there is one per column."""
-    if not step.name.startswith("beam.") or "; best first: " not in step.formula:
-        return None
-    told = step.formula.split("; best first: ", 1)[1]
-    try:
-        texts = ast.literal_eval("(" + told + ",)")
-    except (ValueError, SyntaxError):
-        return None
-    if len(texts) != step.shape[1] or not all(isinstance(t, str) for t in texts):
-        return None
-    return tuple(texts)
 
 
 def _sentence(text: str) -> str:

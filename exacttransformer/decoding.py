@@ -510,40 +510,55 @@ def _node(name: str, inputs: Sequence[Any], formula: str, fn: Any, deps: Sequenc
                 params=tuple(params))
 
 
+def _sources(inputs: Any) -> list[tuple[str, None, None]]:
+    """What a decoding step reads: ``probs``, then what it ranks by.  The ranking uses
+    ``scaled_logits`` (the same order, proven on smaller numbers), except when the file gives
+    ``probs`` itself (a textbook's printed probabilities): then those are ranked, as given."""
+    if _key("probs") in inputs.given:
+        return [_key("probs")]
+    return [_key("probs"), _key("scaled_logits")]
+
+
+def _by(ins: Sequence[Matrix], n: int) -> Vector:
+    """The ranking row: the last row of the last of the ``n`` sources."""
+    return ins[n - 1][-1]
+
+
 def decoding_nodes(config: ModelConfig, params: Params, inputs: Any) -> list[Any]:
     """Greedy always; top-k, top-p, sampling, generation and beam search when asked."""
-    probs, scaled = _key("probs"), _key("scaled_logits")
+    src = _sources(inputs)
+    n = len(src)
     settings: DecodingConfig = inputs.decoding or DecodingConfig()
     vocab = _vocab_of(inputs)
-    last = [("lastrow",), ("lastrow",)]
+    last = [("lastrow",)] * n
 
     def greedy_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
-        c = argmax(be, ins[0][-1], ins[1][-1])
+        c = argmax(be, ins[0][-1], _by(ins, n))
         tie = (f"; exact tie between {describe_ids(c.ties, vocab)}: the lowest id wins"
                if len(c.ties) > 1 else "")
         return f"the next token is {describe_ids([c.index], vocab)}{tie}"
 
-    nodes = [_node("greedy", [probs, scaled], "argmax of probs[last token]",
-                   lambda be, i, p: _one(be, argmax(be, i[0][-1], i[1][-1]).index), last,
+    nodes = [_node("greedy", src, "argmax of probs[last token]",
+                   lambda be, i, p: _one(be, argmax(be, i[0][-1], _by(i, n)).index), last,
                    "greedy", greedy_note)]
     if settings.top_k is not None:
         k = settings.top_k
 
         def k_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
-            f = top_k(be, ins[0][-1], k, ins[1][-1])
+            f = top_k(be, ins[0][-1], k, _by(ins, n))
             tie = (f"; {describe_ids(f.boundary_ties, vocab)} tie at the boundary: the lower "
                    "ids are kept" if f.boundary_ties else "")
             return f"keeps {describe_ids(f.kept, vocab)}{tie}"
 
-        nodes.append(_node("top_k_probs", [probs, scaled],
+        nodes.append(_node("top_k_probs", src,
                            f"probs[last] of the k = {k} most probable tokens / their sum, 0 "
-                           "for the rest", lambda be, i, p: (top_k(be, i[0][-1], k, i[1][-1]).probs,),
+                           "for the rest", lambda be, i, p: (top_k(be, i[0][-1], k, _by(i, n)).probs,),
                            last, "top-k", k_note))
     if settings.top_p is not None:
-        nodes += _top_p_nodes(settings.top_p, vocab)
+        nodes += _top_p_nodes(settings.top_p, vocab, src)
     dist = _sampling_source(settings)
     if settings.u:
-        nodes += _sample_nodes(dist, settings.u[0], vocab, settings)
+        nodes += _sample_nodes(dist, settings.u[0], vocab, settings, src)
     model_ok = params.E is not None and bool(vocab) and bool(inputs.tokens)
     if settings.steps and model_ok:
         nodes += _generation_nodes(config, params, inputs, vocab, settings)
@@ -552,11 +567,12 @@ def decoding_nodes(config: ModelConfig, params: Params, inputs: Any) -> list[Any
     return nodes
 
 
-def _top_p_nodes(p_value: Num, vocab: tuple[str, ...]) -> list[Any]:
-    probs, scaled = _key("probs"), _key("scaled_logits")
+def _top_p_nodes(p_value: Num, vocab: tuple[str, ...], src: list[tuple[str, None, None]]
+                 ) -> list[Any]:
+    n = len(src)
 
     def sorted_row(be: Backend, i: Sequence[Matrix], _p: Any) -> Matrix:
-        order = rank(be, i[1][-1])
+        order = rank(be, _by(i, n))
         return (tuple(i[0][-1][j] for j in order),)
 
     def sums(be: Backend, i: Sequence[Matrix], _p: Any) -> Matrix:
@@ -564,7 +580,7 @@ def _top_p_nodes(p_value: Num, vocab: tuple[str, ...]) -> list[Any]:
         return (tuple(be.total(list(row[:n + 1])) for n in range(len(row))),)
 
     def nucleus(be: Backend, i: Sequence[Matrix]) -> Filtered:
-        return top_p(be, i[0][-1], be.const(p_value), i[1][-1])
+        return top_p(be, i[0][-1], be.const(p_value), _by(i, n))
 
     def p_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
         f = nucleus(be, ins)
@@ -576,18 +592,18 @@ def _top_p_nodes(p_value: Num, vocab: tuple[str, ...]) -> list[Any]:
                 f"p = {shown(p_value)}{before} (compared exactly)")
 
     def order_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
-        return f"order {describe_ids(rank(be, ins[1][-1]), vocab)}"
+        return f"order {describe_ids(rank(be, _by(ins, n)), vocab)}"
 
     return [
-        _node("top_p_sorted", [probs, scaled], "probs[last], largest first (ties: lower id first)",
-              sorted_row, [("lastrow",), ("lastrow",)], "top-p", order_note),
+        _node("top_p_sorted", src, "probs[last], largest first (ties: lower id first)",
+              sorted_row, [("lastrow",)] * n, "top-p", order_note),
         _node("top_p_cumsum", [_key("top_p_sorted")], "running sums of top_p_sorted", sums,
               [("row",)], "top-p"),
-        _node("top_p_probs", [probs, scaled, _key("top_p_cumsum")],
+        _node("top_p_probs", [*src, _key("top_p_cumsum")],
               f"probs[last] of the shortest prefix whose sum reaches p = {shown(p_value)} / "
               "that sum, "
               "0 for the rest", lambda be, i, p: (nucleus(be, i).probs,),
-              [("lastrow",), ("lastrow",), ("row",)], "top-p", p_note),
+              [*[("lastrow",)] * n, ("row",)], "top-p", p_note),
     ]
 
 
@@ -602,13 +618,14 @@ def _sampling_source(settings: DecodingConfig) -> tuple[str, None, None]:
 
 
 def _sample_nodes(dist: tuple[str, None, None], u: Num, vocab: tuple[str, ...],
-                  settings: DecodingConfig) -> list[Any]:
+                  settings: DecodingConfig, src: list[tuple[str, None, None]]) -> list[Any]:
     nodes = []
+    n = len(src)
     if dist[0] == "filtered_probs":
-        nodes.append(_node("filtered_probs", [_key("probs"), _key("scaled_logits")],
+        nodes.append(_node("filtered_probs", src,
                            "probs[last] of the tokens kept by both top-k and top-p / their sum",
-                           lambda be, i, p: (filtered(be, i[0][-1], i[1][-1], settings),),
-                           [("lastrow",), ("lastrow",)], "filtered"))
+                           lambda be, i, p: (filtered(be, i[0][-1], _by(i, n), settings),),
+                           [("lastrow",)] * n, "filtered"))
 
     def s_note(be: Backend, ins: Sequence[Matrix], value: Matrix) -> str:
         j = int(value[0][0])

@@ -248,6 +248,20 @@ def test_the_rope_score_depends_only_on_the_distance(q: tuple, k: tuple, p: int,
     assert vanishes_on_the_circle(score(p, r) - closed)
 
 
+@given(st.integers(1, 4), st.sampled_from([2, 4, 6]), st.sampled_from([I(100), I(10000)]),
+       st.data())
+def test_rope_matches_the_float_formula(n: int, d: int, base: sympy.Integer,
+                                        data: st.DataObject) -> None:
+    x = tuple(data.draw(st.tuples(*[rationals(3)] * d)) for _ in range(n))
+    out = rope(EXACT, x, rope_angles(EXACT, n, d, base))
+    for p in range(n):
+        for i in range(d // 2):
+            theta = p / float(base) ** (2 * i / d)
+            a, b = to_float(x[p][2 * i]), to_float(x[p][2 * i + 1])
+            assert close(out[p][2 * i], a * math.cos(theta) - b * math.sin(theta))
+            assert close(out[p][2 * i + 1], a * math.sin(theta) + b * math.cos(theta))
+
+
 ROPE = """
 [model]
 positional = "rope"

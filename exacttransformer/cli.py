@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from .engine import ENV as ENGINE_ENV
 from .errors import ExactTransformerError
 
 COMMANDS = ("walkthrough", "check", "latex", "problems")
@@ -42,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    engine = getattr(args, "engine", None)
+    saved = os.environ.get(ENGINE_ENV)
     try:
+        if engine is not None:  # --engine: for this run only (see exacttransformer.engine)
+            os.environ[ENGINE_ENV] = engine
         module = importlib.import_module(f"exacttransformer.commands.{args.command}")
         status: int = module.run(args)
         return status
@@ -56,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if engine is not None:
+            if saved is None:
+                os.environ.pop(ENGINE_ENV, None)
+            else:
+                os.environ[ENGINE_ENV] = saved
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from typing import Any
 
 import sympy
 
-from .backends import EXACT
 from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
 from .decoding import DecodingConfig
@@ -110,8 +109,16 @@ class Walkthrough:
     target: str | int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def forward(self, backend: Backend = EXACT, patch: Patch | None = None) -> Trace:
-        """The trace of this walkthrough (file errors already ruled out)."""
+    def forward(self, backend: Backend | None = None, patch: Patch | None = None,
+                engine: str | None = None) -> Trace:
+        """The trace of this walkthrough (file errors already ruled out).
+
+        Without a backend, the engine (:mod:`exacttransformer.engine`) is chosen by size.
+        """
+        if backend is None:
+            from .engine import choose
+
+            backend = choose(self.config, self.params, self.inputs, engine)
         try:
             return forward(self.config, self.params, self.inputs, backend, patch,
                            title=self.title, source=self.source)

@@ -92,6 +92,11 @@ def enclose_raw(x: sympy.Expr, prec: int) -> tuple[_Raw, _Raw]:
     """
     if not isinstance(prec, int) or prec < 2:
         raise ValueError(f"precision must be an integer of at least 2 bits, got {prec!r}")
+    from .lazy import Lazy
+    from .lazy import enclose_raw as lazy_enclose_raw
+
+    if isinstance(x, Lazy):  # the structured engine's numbers carry their own enclosures
+        return lazy_enclose_raw(x, prec)
     if not isinstance(x, sympy.Basic):
         raise ComputationError(f"expected a sympy expression, got {type(x).__name__}")
     ctx = _context()

@@ -35,7 +35,7 @@ from .graph import Node, Patch, StepFn, evaluate
 from .linalg import Matrix, Vector, add, columns, shape
 from .params import LayerParams, Params
 from .tokens import Tokenization
-from .trace import Dep, Key, Trace
+from .trace import Dep, Key, Step, Trace
 
 MEANINGS: dict[str, str] = {
     "ids": "each token's row number in the vocabulary",
@@ -393,7 +393,7 @@ def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[No
     if params.E is not None and inputs.vocab:
         table = params.E
         nodes.append(_node(("embed", None, None), [("ids", None, None)], "E[ids]",
-                           lambda be, i, p: P.embed(i[0], p["E"]), [("row",)],
+                           lambda be, i, p: P.embed(i[0], _req(p, "E")), [("row",)],
                            params=[("E", table)]))
         parts.append(("embed", None, None))
     d = config.d_model or (shape(params.E)[1] if params.E is not None else None)
@@ -407,7 +407,7 @@ def _front_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[No
     elif config.positional == "learned" and params.P is not None and n:
         table_p = params.P
         nodes.append(_node(("pos", None, None), [], "P[0 … n-1]",
-                           lambda be, i, p: P.learned(n, p["P"]), [], params=[("P", table_p)]))
+                           lambda be, i, p: P.learned(n, _req(p, "P")), [], params=[("P", table_p)]))
         parts.append(("pos", None, None))
     elif config.positional == "rope" and n:
         nodes += _rope_nodes(config, params, inputs)
@@ -448,7 +448,7 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
     if config.tie_embeddings and params.E is not None:
         table = params.E
         nodes.append(_node(g("logits"), [g("final")], "final Eᵀ (tied embeddings)",
-                           lambda be, i, p: LG.tied(be, i[0], p["E"]), [("row",)],
+                           lambda be, i, p: LG.tied(be, i[0], _req(p, "E")), [("row",)],
                            params=[("E", table)]))
     else:
         nodes.append(_node(g("logits"), [g("final")], f"final W_U{_plus('b_U', params.b_U)}",
@@ -457,7 +457,7 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
                            required=["W_U"]))
     temp = config.temperature
     nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
-                       lambda be, i, p: LG.scaled_logits(be, i[0], p["T"][0][0]), [("same",)],
+                       lambda be, i, p: LG.scaled_logits(be, i[0], _req(p, "T")[0][0]), [("same",)],
                        params=[("T", ((temp,),))]))
     pre = g("scaled_logits")
     if config.softmax == "stable":
@@ -515,8 +515,37 @@ def forward(
 ) -> Trace:
     """Run the graph and return the trace of every node that could be computed."""
     steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
+    if backend.name == "structured":
+        steps = _for_display(steps)
     return Trace(
         steps=steps, tokens=inputs.tokens, kv_tokens=inputs.kv_tokens, config=config,
         backend=backend.name, title=title, source=source,
         vocab=inputs.vocab or (inputs.tokenization.vocab if inputs.tokenization else ()),
     )
+
+
+def _req(p: Mapping[str, Matrix | None], name: str) -> Matrix:
+    """A parameter the node lists as present (the node only runs when it is)."""
+    value = p[name]
+    assert value is not None, name
+    return value
+
+
+def _for_display(steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The structured engine's values, small ones as sympy closed forms for the renderers."""
+    from dataclasses import replace
+
+    from .lazy import for_display
+
+    done: dict[int, tuple[Matrix, Matrix]] = {}
+
+    def conv(m: Matrix) -> Matrix:
+        hit = done.get(id(m))
+        if hit is None or hit[0] is not m:
+            hit = (m, tuple(tuple(for_display(x) for x in row) for row in m))
+            done[id(m)] = hit
+        return hit[1]
+
+    return tuple(replace(s, value=conv(s.value),
+                         operands=tuple((label, conv(v)) for label, v in s.operands))
+                 for s in steps)

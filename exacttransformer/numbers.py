@@ -66,6 +66,9 @@ from sympy.printing.str import StrPrinter
 
 from .errors import ComputationError, LimitError, NumberError
 from .interval import enclose_raw
+from .lazy import DISPLAY_LIMIT, Lazy, proven_zero
+from .lazy import const as lazy_const
+from .lazy import sign as lazy_sign
 
 __all__ = [
     "Number",
@@ -497,6 +500,8 @@ def sign(x: Number) -> int:
     x = _as_expr(x)
     if x.is_Rational:
         return int(x.p > 0) - int(x.p < 0)  # type: ignore[attr-defined]
+    if isinstance(x, Lazy):
+        return lazy_sign(x)
     return _irrational_sign(x)
 
 
@@ -521,7 +526,10 @@ def compare(a: Number, b: Number) -> int:
     >>> compare(sympy.sqrt(2), sympy.Rational(141, 100)), compare(1, sympy.Rational(2, 2))
     (1, 0)
     """
-    return sign(_as_expr(a) - _as_expr(b))
+    x, y = _as_expr(a), _as_expr(b)
+    if isinstance(x, Lazy) or isinstance(y, Lazy):
+        return sign(lazy_const(x) - lazy_const(y))
+    return sign(x - y)
 
 
 def is_zero(x: Number) -> bool:
@@ -586,7 +594,12 @@ def format_exact(x: Number) -> str:
     >>> format_exact(sympy.E), parse_number(format_exact(sympy.E)) == sympy.E
     ('E', True)
     """
-    return _ExactPrinter().doprint(_as_expr(x))
+    x = _as_expr(x)
+    if isinstance(x, Lazy):
+        if x.size() > DISPLAY_LIMIT:  # the structured engine's large values: no closed form
+            return repr(x)
+        return _ExactPrinter().doprint(x.to_sympy())
+    return _ExactPrinter().doprint(x)
 
 
 # --------------------------------------------------------------------------- certification
@@ -622,6 +635,12 @@ def _certify(
             if first == render(hi):
                 return first
             last = (lo, hi)
+            if prec == 4 * start and isinstance(x, Lazy):
+                # The structured engine's values: try the exact proof early (a zero built
+                # along two routes), rather than after evaluating a large DAG up to the cap.
+                for b in boundaries(lo, hi):
+                    if _proven_equal(x, b):
+                        return render(b)
         if prec >= cap:
             break
         prec *= 2
@@ -638,6 +657,12 @@ def _certify(
 
 def _proven_equal(x: sympy.Expr, b: Fraction) -> bool:
     """True only when x == b is proven by exact algebra (never by numerical evidence)."""
+    if isinstance(x, Lazy):
+        if proven_zero(x - lazy_const(b)):
+            return True
+        if x.size() > DISPLAY_LIMIT:
+            return False
+        x = x.to_sympy()
     diff = x - sympy.Rational(b.numerator, b.denominator)
     if diff == 0:
         return True
@@ -783,6 +808,8 @@ def _raw_mag(raw: _Raw) -> int:
 def _as_expr(x: object) -> sympy.Expr:
     if isinstance(x, sympy.Expr):
         return x
+    if isinstance(x, Lazy):  # the structured engine's numbers: enclosed and compared alike
+        return x  # type: ignore[return-value]
     if isinstance(x, bool):
         raise TypeError("expected a number, got a boolean")
     if isinstance(x, int):

@@ -13,5 +13,6 @@ from __future__ import annotations
 from .base import Backend
 from .exact import EXACT, ExactBackend
 from .floats import FLOAT, FloatBackend
+from .structured import STRUCTURED, StructuredBackend
 
-__all__ = ["Backend", "EXACT", "ExactBackend", "FLOAT", "FloatBackend"]
+__all__ = ["Backend", "EXACT", "ExactBackend", "FLOAT", "FloatBackend", "STRUCTURED", "StructuredBackend"]

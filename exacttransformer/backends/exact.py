@@ -99,6 +99,8 @@ class ExactBackend:
         # only plain numbers go through it.
         if x.is_Number:
             return sympy.exp(x)
+        if isinstance(x, sympy.log):  # e^(log a) is a, as sympy would say inside a product
+            return x.args[0]
         return sympy.exp(x, evaluate=False)
 
     def log(self, x: sympy.Expr) -> sympy.Expr:

@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Any
 
+from .common import add_engine
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="check a source's printed numbers against the exact values")
@@ -17,6 +19,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("--strict", action="store_true",
                    help="also fail (exit 1) on truncated, float and drift numbers")
+    add_engine(p)
 
 
 def run(args: argparse.Namespace) -> int:

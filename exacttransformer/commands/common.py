@@ -32,3 +32,10 @@ def token_index(tokens: Sequence[str], text: str | None) -> int | None:
         return int(text)
     raise InputError(f"{text!r} is not among the tokens; {suggest(text, list(tokens))}",
                      key="--token")
+
+
+def add_engine(p: argparse.ArgumentParser) -> None:
+    """``--engine``: which exact engine computes the trace (see exacttransformer.engine)."""
+    p.add_argument("--engine", choices=("auto", "sympy", "structured"), default=None,
+                   help="exact engine: sympy trees, structured numbers for large models, or "
+                        "auto by size (default; also EXACTTRANSFORMER_ENGINE)")

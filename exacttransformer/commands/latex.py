@@ -15,7 +15,7 @@ import sys
 import tempfile
 from typing import Any
 
-from .common import digits, token_index
+from .common import add_engine, digits, token_index
 
 PDFLATEX_TIMEOUT = 300  # seconds
 
@@ -48,6 +48,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-rows", type=_columns, default=12,
                    help="tallest matrix shown before eliding with \\vdots (default 12)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_engine(p)
 
 
 def claim_report(walk: Any) -> Any:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import digits, token_index
+from .common import add_engine, digits, token_index
 
 
 def add_parser(sub: Any) -> None:
@@ -18,6 +18,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_engine(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,95 @@
+"""The structured exact backend: :mod:`exacttransformer.lazy` numbers, for models at scale.
+
+Layer: scalar kernels.  Same contract as :data:`~exacttransformer.backends.EXACT` (exact
+values, proven signs), different working form: polynomials over shared atoms instead of
+sympy trees, so a second layer's entries share the first layer's exponentials and nothing is
+re-simplified.  Closed forms are produced only for display, where small
+(:meth:`exacttransformer.lazy.Lazy.to_sympy`).
+
+>>> from sympy import Rational as R
+>>> be = STRUCTURED
+>>> w = [be.div(be.exp(be.const(R(k))), be.total([be.exp(be.const(R(j))) for j in range(3)]))
+...      for k in range(3)]
+>>> be.total(w) == 1
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sympy
+
+from .. import lazy as L
+from ..lazy import Lazy
+
+
+class StructuredBackend:
+    """Exact arithmetic on :class:`~exacttransformer.lazy.Lazy` numbers."""
+
+    name = "structured"
+
+    def const(self, value: Any) -> Lazy:
+        if isinstance(value, Lazy):
+            return value
+        return L.const(value)
+
+    def integer(self, n: int) -> Lazy:
+        return L.const(n)
+
+    def add(self, a: Lazy, b: Lazy) -> Lazy:
+        return L.add(L._lift(a), L._lift(b))
+
+    def sub(self, a: Lazy, b: Lazy) -> Lazy:
+        return L.add(L._lift(a), L.neg(L._lift(b)))
+
+    def mul(self, a: Lazy, b: Lazy) -> Lazy:
+        return L.mul(L._lift(a), L._lift(b))
+
+    def div(self, a: Lazy, b: Lazy) -> Lazy:
+        return L.div(L._lift(a), L._lift(b))
+
+    def total(self, xs: Sequence[Lazy]) -> Lazy:
+        return L.total([L._lift(x) for x in xs])
+
+    def dot(self, xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
+        return L.dot([L._lift(x) for x in xs], [L._lift(y) for y in ys])
+
+    def exp(self, x: Lazy) -> Lazy:
+        return L.exp(L._lift(x))
+
+    def log(self, x: Lazy) -> Lazy:
+        return L.log(L._lift(x))
+
+    def sqrt(self, x: Lazy) -> Lazy:
+        return L.sqrt(L._lift(x))
+
+    def erf(self, x: Lazy) -> Lazy:
+        return L.erf(L._lift(x))
+
+    def tanh(self, x: Lazy) -> Lazy:
+        return L.tanh(L._lift(x))
+
+    def sin(self, x: Lazy) -> Lazy:
+        return L.sin(L._lift(x))
+
+    def cos(self, x: Lazy) -> Lazy:
+        return L.cos(L._lift(x))
+
+    def pi(self) -> Lazy:
+        return L.pi()
+
+    def sign(self, x: Lazy) -> int:
+        return L.sign(L._lift(x))
+
+    def to_float(self, x: Lazy) -> float:
+        from ..numbers import to_float
+
+        return to_float(x)
+
+    def to_sympy(self, x: Lazy) -> sympy.Expr:
+        return L._lift(x).to_sympy()
+
+
+STRUCTURED = StructuredBackend()

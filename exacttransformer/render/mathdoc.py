@@ -255,6 +255,8 @@ GLANCE = {"x": "enters", "q": "its query", "scores": "its scores",
 HEAD_PARAMS = frozenset(("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V"))
 ACTIVATIONS = {"relu": r"\operatorname{ReLU}", "gelu": r"\operatorname{GELU}",
                "gelu_tanh": r"\operatorname{GELU}_{\tanh}", "silu": r"\operatorname{SiLU}"}
+KEY_COLUMNS = frozenset(("scores", "scaled_scores", "shifted_scores", "exp_scores", "weights"))
+"""Nodes with one column per key token."""
 SOFTMAX = {"weights": ("exp_scores", "exp_sum", "scaled_scores"),
            "probs": ("exp_logits", "exp_logits_sum", "scaled_logits")}
 
@@ -502,7 +504,22 @@ class _Builder:
         strut = self.opts.strut
         shown = grid(n_rows, n_cols, lambda i, j: _cell(tex(source[i][j]), strut), self.opts,
                      budget, labels=None if transpose else view.labels)
+        if (shown is None or shown.elided) and n_rows == 1 and not transpose \
+                and 1 < n_cols <= self.opts.max_rows:
+            # A row too wide for the line, whole as a column (labelled by the keys it reads)
+            # rather than shortened with \cdots.
+            column = grid(n_cols, 1, lambda i, j: _cell(tex(source[0][i]), strut), self.opts,
+                          budget - 10, labels=self.key_labels(view.name, n_cols))
+            if column is not None and not column.elided:
+                return Shown(column.tex + r"^{\top}", column.width + 10), biggest
         return shown, biggest
+
+    def key_labels(self, name: str, n_cols: int) -> tuple[str, ...] | None:
+        """The key tokens, as math labels, when ``name``'s columns are the keys."""
+        keys = self.trace.kv_tokens or self.trace.tokens
+        if name not in KEY_COLUMNS or len(keys) != n_cols:
+            return None
+        return tuple(self.target.token(i, t) for i, t in enumerate(keys))
 
     def first_big(self, view: _View) -> int:
         """The size of the first shown entry over the limit (counted up to 10,000)."""
@@ -631,6 +648,14 @@ class _Builder:
             form = self.readable(view)
             if form is not None and exact is not None:
                 notes.append(Para(self.form_note(form, view)))
+        greedy = self.trace.find("greedy", None, None)
+        if greedy is not None and lines and _is_integer(greedy.value[0][0]) \
+                and int(greedy.value[0][0]) < len(self.trace.vocab):
+            chosen = int(greedy.value[0][0])
+            word = self.trace.vocab[chosen]
+            words = "greedy next word: " + word if len(word) <= 14 else "greedy next word"
+            lines.append((self.symbol("greedy", None, None), "=",
+                          f"{chosen} && " + self.target.words(words)))
         if not lines:
             return []
         name = self.trace.tokens[self.opts.token] if self.opts.token is not None else ""

@@ -157,7 +157,7 @@ class Lazy(CantSympify):
     # -- structure
     def key(self) -> frozenset[tuple[Monomial, Any]]:
         if self._key is None:
-            self._key = frozenset((m, _pq(c)) for m, c in self.terms.items())
+            self._key = frozenset(self.terms.items())
         return self._key
 
     @property
@@ -1042,6 +1042,74 @@ def dot(xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
     if sum(len(y.terms) for y in ys) > DOT_TERMS_LIMIT * len(ys):
         ys = [paren(y) if len(y.terms) > DOT_TERMS_LIMIT else y for y in ys]
     return total([mul(x, y) for x, y in zip(xs, ys, strict=True)])
+
+
+def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tuple[tuple[Lazy, ...], ...]:
+    """``a @ b``; when ``b`` is constant (weights), one exact rational matrix product per row.
+
+    The entries of a row of ``a`` are written over the monomials they use (the row's basis),
+    which makes the row a rational matrix ``C`` (inputs × basis); its product is ``Wᵀ C``,
+    computed by python-flint's ``fmpq_mat`` when installed and by plain rational arithmetic
+    otherwise.  The values are exactly those of :func:`dot` entry by entry (the same terms),
+    so the two configurations build the same numbers.
+    """
+    rows = [[_lift(x) for x in r] for r in a]
+    cols = [[_lift(x) for x in r] for r in b]
+    consts = [[_constant(x) for x in r] for r in cols]
+    if any(c is None for r in consts for c in r) or not cols:
+        bt = list(zip(*cols, strict=True)) if cols else []
+        return tuple(tuple(dot(r, list(col)) for col in bt) for r in rows)
+    k, d_out = len(cols), len(cols[0])
+    wt = None
+    if _flint is not None:
+        wt = _flint.fmpq_mat(d_out, k, [consts[j][c] for c in range(d_out) for j in range(k)])
+    out = []
+    for xs in rows:
+        basis = _basis(xs)
+        if len(basis) > DOT_TERMS_LIMIT * len(xs):
+            # More monomials than inputs: keep the long inputs whole, so the outputs have
+            # about as many terms as the product has inputs.
+            xs = [paren(x) if len(x.terms) > DOT_TERMS_LIMIT else x for x in xs]
+            basis = _basis(xs)
+        monos = list(basis)
+        nb = len(monos)
+        if not nb:
+            out.append(tuple(ZERO for _ in range(d_out)))
+            continue
+        if wt is not None:
+            flat = [_ZERO] * (k * nb)
+            for j, x in enumerate(xs):
+                base = j * nb
+                for m, c in x.terms.items():
+                    flat[base + basis[m]] = c
+            entries = (wt * _flint.fmpq_mat(k, nb, flat)).entries()
+            out.append(tuple(
+                Lazy(_collapse({monos[t]: v for t, v in enumerate(entries[c * nb:(c + 1) * nb]) if v != 0}))
+                for c in range(d_out)))
+        else:
+            row_out = []
+            for c in range(d_out):
+                acc: dict[Monomial, Any] = {}
+                for j, x in enumerate(xs):
+                    w = consts[j][c]
+                    if w == 0:
+                        continue
+                    for m, v in x.terms.items():
+                        old = acc.get(m)
+                        acc[m] = v * w if old is None else old + v * w
+                row_out.append(Lazy(_collapse({m: v for m, v in acc.items() if v != 0})))
+            out.append(tuple(row_out))
+    return tuple(out)
+
+
+def _basis(xs: Sequence[Lazy]) -> dict[Monomial, int]:
+    """The monomials a row uses, numbered in order of first use."""
+    basis: dict[Monomial, int] = {}
+    for x in xs:
+        for m in x.terms:
+            if m not in basis:
+                basis[m] = len(basis)
+    return basis
 
 
 def to_lazy_matrix(m: Sequence[Sequence[object]]) -> tuple[tuple[Lazy, ...], ...]:

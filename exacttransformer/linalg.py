@@ -45,7 +45,10 @@ def transpose(a: Matrix) -> Matrix:
 
 
 def matmul(be: Backend, a: Matrix, b: Matrix) -> Matrix:
-    """``a @ b`` with each entry one backend ``dot``."""
+    """``a @ b`` with each entry one backend ``dot`` (or the backend's own ``matmul``)."""
+    whole = getattr(be, "matmul", None)
+    if whole is not None:
+        return whole(a, b)  # type: ignore[no-any-return]
     bt = transpose(b)
     return tuple(tuple(be.dot(row, col) for col in bt) for row in a)
 

@@ -56,6 +56,10 @@ class StructuredBackend:
     def dot(self, xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
         return L.dot([L._lift(x) for x in xs], [L._lift(y) for y in ys])
 
+    def matmul(self, a: Any, b: Any) -> Any:
+        """A whole matrix product at once (see :func:`exacttransformer.lazy.matmul`)."""
+        return L.matmul(a, b)
+
     def exp(self, x: Lazy) -> Lazy:
         return L.exp(L._lift(x))
 

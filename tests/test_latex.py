@@ -211,6 +211,31 @@ def test_committed_cat_tex_is_current() -> None:
                                "--token cat -o worked_examples/cat.tex --force")
 
 
+def test_committed_journey_storm_tex_is_current() -> None:
+    walk = et.load(ROOT / "worked_examples" / "journey_storm.toml")
+    trace = walk.forward()
+    text = render_latex(trace, token=trace.token_index("is"), source_name="journey_storm.toml")
+    committed = (ROOT / "worked_examples" / "journey_storm.tex").read_text(encoding="utf-8")
+    assert committed == text, ("regenerate: exacttransformer latex worked_examples/journey_storm"
+                               ".toml --token is -o worked_examples/journey_storm.tex --force")
+
+
+def test_journey_vocabulary_rows_are_tables_labelled_by_word() -> None:
+    text = latex_of(ROOT / "worked_examples" / "journey_decoding.toml")
+    probs = text.split(r"\subsection*{5. Probabilities of the next token")[1].split(
+        r"\subsection*")[0]
+    assert r"\begin{tabular}" in probs and r"\begin{bmatrix}" in probs  # operand; result table
+    for word, decimal in (("coming", "0.3801"), ("banana", "0.0006476")):
+        row = next(ln for ln in probs.splitlines() if ln.startswith(rf"\texttt{{{word}}} &"))
+        assert row.endswith(f"${decimal}$ \\\\")
+    ranked = text.split("Probabilities, largest first")[1].split(r"\subsection*")[0]
+    assert r"\texttt{1.\ coming}" in ranked and r"\texttt{7.\ banana}" in ranked
+    bpe = latex_of(ROOT / "worked_examples" / "journey_bpe.toml")
+    assert r"\texttt{n\ g}" in bpe  # BPE counts under their pairs
+    chain = bpe.split(r"\mathrm{pieces}_{0} &=")[1].split(r"\end{align*}")[0]
+    assert chain.count(r"&\to") == 6  # learning: one merge per line
+
+
 def test_wide_rows_are_elided_and_the_limit_is_settable() -> None:
     toml = _wide_toml(14)
     walk = et.loads(toml, "wide.toml")

@@ -465,7 +465,7 @@ class _Builder:
     @property
     def symbolic(self) -> bool:
         """Whether the trace holds exact values (not the float backend's)."""
-        return self.trace.backend == "exact"
+        return self.trace.backend in ("exact", "structured")
 
     def readable(self, view: _View) -> SoftmaxForm | None:
         """The pulled-out-exponential form of softmax rows, checked against the values."""
@@ -477,7 +477,8 @@ class _Builder:
         form = None
         exps = self.trace.find(SOFTMAX[view.name][0], view.key[1], view.key[2])
         rows = view.picked
-        if exps is not None and not all(x.is_Rational for r in rows for x in r):
+        if exps is not None and not all(x.is_Rational for r in rows for x in r) \
+                and all(isinstance(x, sympy.Basic) for i in view.rows for x in exps.value[i]):
             form = softmax_form([exps.value[i] for i in view.rows])
             if form is not None and not _agrees(form, rows):
                 form = None
@@ -966,8 +967,8 @@ class _Builder:
             main = main[:main.index(" (")]
         room = (self.opts.budget - width(result.symbol, "display") - 30) / WORD_WIDTH
         lines = _break_words(main, max(int(room), 24))
-        if len(lines) == 1:
-            return self.target.words(main), [], notes
+        if len(lines) == 1:  # a short chain keeps its arrows in math
+            return r" \to ".join(self.target.words(t) for t in main.split(" → ")), [], notes
         return WordLines(tuple((rel, self.target.words(text)) for rel, text in lines)), [], notes
 
     def _scalar(self, view: _View) -> Shown:
@@ -1170,6 +1171,24 @@ class _Builder:
         if len(result.rows) == 1:
             return rf"E\left[{self.symbol('ids', None, result.rows[0])}\right]", [], []
         return r"E\left[\mathrm{ids}\right]", [], []
+
+    def _f_cosine(self, step: Step, result: _View, ops: list[_View], budget: float) -> Any:
+        return (r"\frac{e_i \cdot e_j}{\lVert e_i \rVert \, \lVert e_j \rVert}", [],
+                [(("text", "For every pair of tokens "), ("math", "i, j"),
+                  ("text", ", with their embeddings "), ("math", "e_i, e_j"),
+                  ("text", "; square roots are kept exact."))])
+
+    def _f_analogy_cosine(self, step: Step, result: _View, ops: list[_View], budget: float
+                          ) -> Any:
+        return (r"\frac{a \cdot E_j}{\lVert a \rVert \, \lVert E_j \rVert}", [],
+                [(("text", "For every word "), ("math", "j"), ("text", " of the vocabulary, "),
+                  ("math", "E_j"), ("text", " its row of the embedding table."))])
+
+    def _f_rope_angle(self, step: Step, result: _View, ops: list[_View], budget: float) -> Any:
+        b = tex(self.trace.config.positional_base)
+        return (rf"\frac{{p}}{{{b}^{{2i/d_k}}}}", [],
+                [(("text", "For position "), ("math", "p"), ("text", " (from 0) and the pair "),
+                  ("math", "(2i, 2i+1)"), ("text", " of each query and key.")),])
 
     def _f_pos(self, step: Step, result: _View, ops: list[_View], budget: float) -> Any:
         cfg = self.trace.config

@@ -202,6 +202,12 @@ def render_markdown(trace: Trace, *, token: int | None = None, digits: int = 6,
                               source_name=source_name))
 
 
+def _cell_math(runs: Sequence[Run]) -> str:
+    """A table cell inside math: user text only through the safe ``\\text``."""
+    return " ".join(text if kind == "math" else r"\text{" + _safe_words(text) + "}"
+                    for kind, text in runs)
+
+
 def render_notebook_latex(trace: Trace, *, digits: int = 4) -> str:
     """Every step as one ``aligned`` display, for ``Trace._repr_latex_`` (MathJax)."""
     lines = []
@@ -211,4 +217,6 @@ def render_notebook_latex(trace: Trace, *, digits: int = 4) -> str:
             lines.append(r"&\textbf{" + _safe_words(title) + "}")
         elif isinstance(block, Display):
             lines += [f"{lhs} &{rel} {rhs}" for lhs, rel, rhs in block.lines]
+        elif isinstance(block, Table):
+            lines += [r"&\quad " + r" \quad ".join(_cell_math(c) for c in row) for row in block.rows]
     return "$$\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}$$"

@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -81,9 +82,23 @@ Monomial = tuple[tuple["Atom", int], ...]
 
 
 def _pq(c: Any) -> tuple[int, int]:
-    if isinstance(c, Fraction):
+    if type(c) is Fraction:
         return c.numerator, c.denominator
     return int(c.p), int(c.q)
+
+
+if _flint is not None:
+    def _num(c: Any) -> Any:
+        return c.p
+
+    def _den(c: Any) -> Any:
+        return c.q
+else:
+    def _num(c: Any) -> Any:
+        return c.numerator
+
+    def _den(c: Any) -> Any:
+        return c.denominator
 
 
 # --------------------------------------------------------------------------- atoms
@@ -108,11 +123,8 @@ class Atom:
         self._sym: sympy.Expr | None = None
         self._size: int | None = None
 
-    def __hash__(self) -> int:
-        return self.idx
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    # Atoms are interned, so identity is equality; object's own (C-level) hash and equality
+    # keep hashing a monomial cheap.
 
     def __lt__(self, other: Atom) -> bool:
         return self.idx < other.idx
@@ -157,7 +169,8 @@ class Lazy(CantSympify):
     # -- structure
     def key(self) -> frozenset[tuple[Monomial, Any]]:
         if self._key is None:
-            self._key = frozenset(self.terms.items())
+            # (numerator, denominator) pairs: hashing Fraction or fmpq itself is slow.
+            self._key = frozenset((m, _num(c), _den(c)) for m, c in self.terms.items())
         return self._key
 
     @property
@@ -418,10 +431,12 @@ def paren(a: Lazy) -> Lazy:
     if len(a.terms) <= 1:
         return a
     if a._paren is None:
-        # Scaled to primitive integer coefficients first, so that a sum and its negative (or
-        # any multiple) share one atom and cancel: (x) - (x) is 0 structurally.
-        c = _integer_content(a)
-        a._paren = Lazy({((atom("paren", scale(a, _ONE / c)), 1),): c})
+        # Its sign made positive first (the first coefficient), so that a sum and its
+        # negative share one atom and cancel: (x) - (x) is 0 structurally.
+        if next(iter(a.terms.values())) < 0:
+            a._paren = Lazy({((atom("paren", neg(a)), 1),): -_ONE})
+        else:
+            a._paren = Lazy({((atom("paren", a), 1),): _ONE})
     return a._paren
 
 
@@ -662,12 +677,12 @@ class _FixedKernel:
         self.cache: dict[Any, tuple[int, int]] = {}
 
     def rational(self, c: Any) -> tuple[int, int]:
-        hit = self.cache.get(c)
+        p, q = _pq(c)
+        hit = self.cache.get((p, q))
         if hit is None:
-            p, q = _pq(c)
             lo = (p << self.prec) // q
             hit = (lo, lo if lo * q == p << self.prec else lo + 1)
-            self.cache[c] = hit
+            self.cache[(p, q)] = hit
         return hit
 
     def one(self) -> tuple[int, int]:
@@ -800,7 +815,7 @@ class _ArbKernel:
         self.arb = _flint.arb
 
     def rational(self, c: Any) -> Any:
-        if isinstance(c, Fraction):
+        if type(c) is Fraction:
             c = _flint.fmpq(c.numerator, c.denominator)
         return self.arb(c)
 
@@ -834,7 +849,7 @@ class _ArbKernel:
         return v ** k
 
     def scaled(self, v: Any, c: Any) -> Any:
-        return v * self.rational(c)
+        return v * (c if type(c) is not Fraction else self.rational(c))
 
     def add(self, a: Any, b: Any) -> Any:
         return a + b
@@ -1061,6 +1076,8 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
         return tuple(tuple(dot(r, list(col)) for col in bt) for r in rows)
     k, d_out = len(cols), len(cols[0])
     wt = None
+    w_int: list[list[int]] | None = None
+    w_den = 1
     if _flint is not None:
         wt = _flint.fmpq_mat(d_out, k, [consts[j][c] for c in range(d_out) for j in range(k)])
     out = []
@@ -1073,6 +1090,7 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
             basis = _basis(xs)
         monos = list(basis)
         nb = len(monos)
+        collapse = _collapse if any(a.kind == "inv" for m in monos for a, _ in m) else _same
         if not nb:
             out.append(tuple(ZERO for _ in range(d_out)))
             continue
@@ -1084,22 +1102,45 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
                     flat[base + basis[m]] = c
             entries = (wt * _flint.fmpq_mat(k, nb, flat)).entries()
             out.append(tuple(
-                Lazy(_collapse({monos[t]: v for t, v in enumerate(entries[c * nb:(c + 1) * nb]) if v != 0}))
+                Lazy(collapse({monos[t]: v for t, v in enumerate(entries[c * nb:(c + 1) * nb]) if v != 0}))
                 for c in range(d_out)))
         else:
+            # Plain Python: integers over one common denominator, products summed in C.
+            if w_int is None:
+                w_int, w_den = _integer_matrix([[consts[j][c] for j in range(k)] for c in range(d_out)])
+            den = 1
+            for x in xs:
+                for v in x.terms.values():
+                    den = den * v.denominator // math.gcd(den, v.denominator)
+            cols_int = [[0] * k for _ in range(nb)]
+            for j, x in enumerate(xs):
+                for m, v in x.terms.items():
+                    cols_int[basis[m]][j] = v.numerator * (den // v.denominator)
+            total_den = den * w_den
             row_out = []
             for c in range(d_out):
-                acc: dict[Monomial, Any] = {}
-                for j, x in enumerate(xs):
-                    w = consts[j][c]
-                    if w == 0:
-                        continue
-                    for m, v in x.terms.items():
-                        old = acc.get(m)
-                        acc[m] = v * w if old is None else old + v * w
-                row_out.append(Lazy(_collapse({m: v for m, v in acc.items() if v != 0})))
+                w = w_int[c]
+                terms: dict[Monomial, Any] = {}
+                for t, col in enumerate(cols_int):
+                    v = sum(map(operator.mul, w, col))
+                    if v:
+                        terms[monos[t]] = Fraction(v, total_den)
+                row_out.append(Lazy(collapse(terms)))
             out.append(tuple(row_out))
     return tuple(out)
+
+
+def _same(terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
+    return terms
+
+
+def _integer_matrix(rows: list[list[Any]]) -> tuple[list[list[int]], int]:
+    """Rational rows as integer rows over one common denominator."""
+    den = 1
+    for r in rows:
+        for v in r:
+            den = den * v.denominator // math.gcd(den, v.denominator)
+    return [[v.numerator * (den // v.denominator) for v in r] for r in rows], den
 
 
 def _basis(xs: Sequence[Lazy]) -> dict[Monomial, int]:

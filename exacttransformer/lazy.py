@@ -163,11 +163,11 @@ class Lazy(CantSympify):
 
     def __init__(self, terms: dict[Monomial, Any]):
         self.terms = terms
-        self._key: frozenset[tuple[Monomial, Any]] | None = None
+        self._key: frozenset[tuple[Monomial, Any, Any]] | None = None
         self._paren: Lazy | None = None
 
     # -- structure
-    def key(self) -> frozenset[tuple[Monomial, Any]]:
+    def key(self) -> frozenset[tuple[Monomial, Any, Any]]:
         if self._key is None:
             # (numerator, denominator) pairs: hashing Fraction or fmpq itself is slow.
             self._key = frozenset((m, _num(c), _den(c)) for m, c in self.terms.items())

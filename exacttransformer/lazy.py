@@ -895,20 +895,34 @@ def _eval(x: Lazy, k: Any, prec: int) -> Any:
     return _eval_poly(x, k, prec)
 
 
+_MONOMIALS: dict[tuple[str, int], dict[Monomial, Any]] = {}
+"""Enclosures of monomials, per kernel and precision: a row's monomials recur in every
+entry of the row.  Cleared when large (it keeps its atoms alive)."""
+
+_MONOMIALS_LIMIT = 400_000
+
+
 def _eval_poly(x: Lazy, k: Any, prec: int) -> Any:
     key = (k.name, prec)
+    cache = _MONOMIALS.get(key)
+    if cache is None or len(cache) > _MONOMIALS_LIMIT:
+        if sum(len(c) for c in _MONOMIALS.values()) > _MONOMIALS_LIMIT:
+            _MONOMIALS.clear()
+        cache = _MONOMIALS.setdefault(key, {})
     acc = None
     for m, c in x.terms.items():
         if not m:
             v = k.rational(c)
         else:
-            v = None
-            for a, p in m:
-                av = a._encl[key]
-                av = av if p == 1 else k.power(av, p)
-                if av is None:
-                    return None
-                v = av if v is None else k.mul(v, av)
+            v = cache.get(m)
+            if v is None:
+                for a, p in m:
+                    av = a._encl[key]
+                    av = av if p == 1 else k.power(av, p)
+                    if av is None:
+                        return None
+                    v = av if v is None else k.mul(v, av)
+                cache[m] = v
             v = k.scaled(v, c)
         acc = v if acc is None else k.add(acc, v)
     return acc if acc is not None else k.rational(_ZERO)

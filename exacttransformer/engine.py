@@ -5,7 +5,8 @@ digits; they differ in working form and speed.  ``sympy`` keeps every value a sy
 which is what a textbook-sized example wants (readable closed forms, instant).  ``structured``
 (:mod:`exacttransformer.lazy`) keeps values as polynomials over shared atoms and scales to
 several layers, 16 tokens and d_model 64.  ``auto`` (the default) picks ``sympy`` for small
-models and ``structured`` from :data:`AUTO_THRESHOLD` on.
+models and ``structured`` from :data:`AUTO_THRESHOLD` on, or when a layer norm follows
+attention (see :func:`_norm_after_attention`).
 
 The choice can be forced with ``--engine`` on the command line or the environment variable
 ``EXACTTRANSFORMER_ENGINE`` (``auto``, ``sympy`` or ``structured``).
@@ -61,4 +62,23 @@ def choose(config: Any, params: Any, inputs: Any, engine: str | None = None) -> 
         return EXACT
     if name == "structured":
         return STRUCTURED  # type: ignore[return-value]
-    return STRUCTURED if size(config, params, inputs) > AUTO_THRESHOLD else EXACT  # type: ignore[return-value]
+    if size(config, params, inputs) > AUTO_THRESHOLD or _norm_after_attention(config, params, inputs):
+        return STRUCTURED  # type: ignore[return-value]
+    return EXACT
+
+
+def _norm_after_attention(config: Any, params: Any, inputs: Any) -> bool:
+    """A layer norm of attention outputs (post-norm, pre-norm's second norm, a final norm).
+
+    It puts square roots of sums of exponentials into every later value, and sympy's
+    automatic simplification of such trees takes minutes even at 3 tokens and d_model 4.
+    A training step (a ``target``) stays with sympy: its gradients rest on identities such as
+    "a softmax's gradient sums to 0 along a row", which sympy's trees show and the structured
+    engine's rules do not always prove (it would stop with "cannot decide the sign").
+    """
+    if inputs.target is not None:
+        return False
+    attention = any(lp.W_Q is not None or lp.W_K is not None for lp in params.layers) or any(
+        key[0] in ("q", "k", "scores", "weights") for key in inputs.given)
+    normed = config.norm in ("pre", "post") or config.final_norm
+    return attention and normed

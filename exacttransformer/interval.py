@@ -103,13 +103,29 @@ def enclose_raw(x: sympy.Expr, prec: int) -> tuple[_Raw, _Raw]:
     saved = ctx.prec
     ctx.prec = prec
     try:
-        value = _Walker(ctx, prec).run(x)
+        walker = _Walker(ctx, prec)
+        walker.memo = _shared_memo(prec)
+        value = walker.run(x)
     finally:
         ctx.prec = saved
     lo, hi = value._mpi_
     if lo == fnan or hi == fnan:
         return fninf, finf
     return lo, hi
+
+
+_MEMO_LIMIT = 200_000
+"""Enclosures of subexpressions are kept across calls, per precision and thread: printing a
+trace certifies thousands of entries that share their subexpressions (a gradient's entries
+all contain the same softmax sums).  The store is emptied when it grows past this size."""
+
+
+def _shared_memo(prec: int) -> dict[sympy.Basic, object]:
+    memos: dict[int, dict[sympy.Basic, object]] | None = getattr(_local, "memos", None)
+    if memos is None or sum(len(m) for m in memos.values()) > _MEMO_LIMIT:
+        memos = {}
+        _local.memos = memos
+    return memos.setdefault(prec, {})
 
 
 class _Walker:

@@ -598,8 +598,25 @@ def format_exact(x: Number) -> str:
     if isinstance(x, Lazy):
         if x.size() > DISPLAY_LIMIT:  # the structured engine's large values: no closed form
             return repr(x)
-        return _ExactPrinter().doprint(x.to_sympy())
+        x = x.to_sympy()
+    if _longer_than(x, _ORDERED_LIMIT):
+        # sympy orders the terms of a sum by evaluating them numerically, which takes minutes
+        # on a gradient's closed form; a long form keeps sympy's own canonical order.
+        return _ExactPrinter({"order": "none"}).doprint(x)
     return _ExactPrinter().doprint(x)
+
+
+_ORDERED_LIMIT = 400
+"""Closed forms with more nodes than this are printed in sympy's canonical term order."""
+
+
+def _longer_than(x: sympy.Basic, limit: int) -> bool:
+    count = 0
+    for _ in sympy.preorder_traversal(x):
+        count += 1
+        if count > limit:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- certification

@@ -36,6 +36,18 @@ embedding           ``grad.E`` adds ``grad.embed``'s rows into the rows of their
 Constants get no gradient: ``ids``, ``sqrt_dk``, ``scale``, ``rope_angle`` and the
 temperature.
 
+Size.  Backpropagation multiplies: a gradient entry is a sum over paths of products of
+forward values, and sympy writes each one out as a tree.  Through a softmax whose weights
+are irrational, a layer norm whose standard deviation is the square root of such a sum,
+and a second norm on top, a two-token block with ``d_model`` 3 reaches trees of millions
+of nodes at ``grad.E`` (the values share subtrees in memory, so computing them takes
+seconds, but printing one, or asking sympy a question about it, walks every copy).  A
+walkthrough meant to be read chooses numbers that keep the forms short (rational standard
+deviations, an attention row of equal scores: ``worked_examples/journey_training_step.toml``).
+The loss *after* the step needs no printing, only a proven sign: :func:`loss_after_step`
+computes it in :data:`UNSIMPLIFIED` form, whose certified enclosure visits each distinct
+subtree once.
+
 >>> import exacttransformer as et
 >>> t = et.loads('''
 ... [model]
@@ -59,6 +71,7 @@ import sympy
 from . import feedforward as F
 from . import positions as P
 from .backends.base import Backend, Num
+from .backends.exact import ExactBackend
 from .config import ModelConfig
 from .graph import Node
 from .linalg import Matrix, matmul, shape, transpose
@@ -533,3 +546,100 @@ def loss_node(target: int) -> Node:
                 formula="−log probs[last token, target]", fn=fn, deps=(("at", -1, target),),
                 params=(("target", ((sympy.Integer(target),),)),),
                 meaning="the cross-entropy: minus the log-probability of the target word")
+
+
+# --------------------------------------------------------------------------- after the step
+
+
+class UnsimplifiedBackend(ExactBackend):
+    """Exact arithmetic that writes every sum, product and quotient as it stands.
+
+    The parameters after a step carry the softmax's exponentials, and a forward pass over
+    them in :data:`~exacttransformer.backends.EXACT` is slow for a reason that has nothing
+    to do with the size of the answer: sympy's automatic simplification of each new ``a/b``
+    or ``sqrt(s)`` asks whether the operands are zero, finite or positive, and answers by
+    evaluating them numerically, walking the whole tree without sharing repeated
+    subexpressions (minutes for a two-token block).  Built with ``evaluate=False`` the
+    same exact value is a tree that shares its subtrees, and the certified enclosures of
+    :mod:`exacttransformer.interval` visit each distinct subtree once.  Nothing is
+    cancelled, so a sign can be proven but a printed closed form would be unreadable: this
+    backend is for proofs, not for walkthroughs.
+
+    >>> from sympy import Integer as I, sqrt
+    >>> UNSIMPLIFIED.div(UNSIMPLIFIED.add(I(1), sqrt(2)), I(2))   # sympy would write sqrt(2)/2 + 1/2
+    (1 + sqrt(2))*(1/2)
+    """
+
+    def add(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        return self.total((a, b))
+
+    def sub(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        return self.total((a, self.mul(sympy.Integer(-1), b)))
+
+    def mul(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        if a == 0 or b == 0:
+            return sympy.Integer(0)
+        if a == 1:
+            return b
+        if b == 1:
+            return a
+        return sympy.Mul(a, b, evaluate=False)
+
+    def div(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        if b == 0:
+            raise ZeroDivisionError("exact division by zero")
+        if b.is_Rational:
+            return self.mul(a, sympy.Integer(1) / b)
+        return self.mul(a, sympy.Pow(b, -1, evaluate=False))
+
+    def total(self, xs: Sequence[sympy.Expr]) -> sympy.Expr:
+        terms = [x for x in xs if x != 0]
+        if not terms:
+            return sympy.Integer(0)
+        if len(terms) == 1:
+            return terms[0]
+        return sympy.Add(*terms, evaluate=False)
+
+    def dot(self, xs: Sequence[sympy.Expr], ys: Sequence[sympy.Expr]) -> sympy.Expr:
+        return self.total([self.mul(x, y) for x, y in zip(xs, ys, strict=True)])
+
+    def sqrt(self, x: sympy.Expr) -> sympy.Expr:
+        if x.is_Rational:
+            return sympy.sqrt(x)
+        return sympy.Pow(x, sympy.S.Half, evaluate=False)
+
+
+UNSIMPLIFIED = UnsimplifiedBackend()
+
+
+def loss_after_step(config: ModelConfig, params: Params, inputs: Any, trace: Any) -> sympy.Expr:
+    """The exact loss of the same input and target after the step: the forward pass run
+    again on the ``new.<param>`` values of ``trace`` (in :data:`UNSIMPLIFIED` form).
+
+    Whether the step helped is then a proven comparison with ``trace``'s ``loss``
+    (:func:`exacttransformer.numbers.compare`): see :func:`loss_change`.
+    """
+    from .graph import evaluate
+    from .model import build_graph
+
+    if inputs.target is None:
+        raise ValueError("a loss needs [input] target")
+    new = {s.key: s.value for s in trace if s.name.startswith("new.")}
+    moved = updated_params(params, new)
+    nodes = build_graph(config, moved, replace(inputs, target=None))
+    probs_key = ("probs", None, None)
+    keys = [n.key for n in nodes]
+    if probs_key not in keys:
+        raise ValueError("the model has no vocabulary head, so no loss")
+    head = nodes[:keys.index(probs_key) + 1]  # nothing after probs: no decoding, no geometry
+    steps = evaluate(head, inputs.given, UNSIMPLIFIED)
+    probs = next(s.value for s in steps if s.key == probs_key)
+    p = probs[-1][inputs.target]
+    return sympy.Mul(sympy.Integer(-1), sympy.log(p, evaluate=False), evaluate=False)
+
+
+def loss_change(config: ModelConfig, params: Params, inputs: Any, trace: Any) -> sympy.Expr:
+    """``loss after the step − loss before``, exactly (negative when the step helped)."""
+    before = trace.get("loss", None, None).value[0][0]
+    after = loss_after_step(config, params, inputs, trace)
+    return sympy.Add(after, sympy.Mul(sympy.Integer(-1), before, evaluate=False), evaluate=False)

@@ -373,36 +373,47 @@ def total(xs: Iterable[Lazy]) -> Lazy:
 
 
 def _collapse(terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
-    """``c·N/S`` terms where ``N`` contains ``c·S`` become ``c`` (softmax rows sum to 1)."""
-    groups: dict[Atom, dict[Monomial, Any]] = {}
-    for m, c in terms.items():
+    """Terms ``c·Q·s·(1/S)``, for every monomial ``s`` of ``S`` in proportion, become ``c·Q``.
+
+    ``Q`` is any monomial (it may hold further powers of ``1/S``), so a softmax row sums to
+    exactly 1, ``e^a·g/S + e^b·g/S`` over ``S = e^a + e^b`` is ``g``, and a softmax's
+    gradient ``w ⊙ (g − Σ w g)`` sums to exactly 0 along a row.  One pass, in term order;
+    each candidate costs one check per monomial of ``S`` and usually fails at the second.
+    """
+    invs: list[Atom] = []
+    for m in terms:
         for a, p in m:
-            if a.kind == "inv" and p == 1:
-                rest = tuple(t for t in m if t[0] is not a)
-                groups.setdefault(a, {})[rest] = c
-                break
-    if not groups:
-        return terms
-    for inv_atom, numer in groups.items():
+            if p >= 1 and a.kind == "inv" and a not in invs:
+                invs.append(a)
+    for inv_atom in invs:
         s = inv_atom.arg
         assert s is not None
-        if len(numer) < len(s.terms):
-            continue
-        first_m, first_c = next(iter(s.terms.items()))
-        if first_m not in numer:
-            continue
-        ratio = numer[first_m] / first_c
-        if any(numer.get(m) != ratio * c for m, c in s.terms.items()):
-            continue
-        for m in s.terms:
-            full, _ = _mono_mul(m, ((inv_atom, 1),))
-            # `full` is m·inv(S); remove it from the sum
-            terms.pop(full, None)
-        v = terms.get((), _ZERO) + ratio
-        if v != 0:
-            terms[()] = v
-        else:
-            terms.pop((), None)
+        s_items = list(s.terms.items())
+        s0, c0 = s_items[0]
+        not_s0 = _mono_inv(s0)
+        not_a = ((inv_atom, -1),)
+        for m in list(terms):
+            c = terms.get(m)
+            if c is None or not any(a is inv_atom and p >= 1 for a, p in m):
+                continue
+            q1, f1 = _mono_mul(m, not_s0)
+            q, f2 = _mono_mul(q1, not_a)
+            ratio = c * f1 * f2 / c0  # the term is ratio·q·c0·s0·(1/S)
+            targets = []
+            for sm, sc in s_items:
+                t1, g1 = _mono_mul(q, sm)
+                t, g2 = _mono_mul(t1, ((inv_atom, 1),))
+                if t in targets or terms.get(t) != ratio * sc * g1 * g2:
+                    break
+                targets.append(t)
+            else:
+                for t in targets:
+                    del terms[t]
+                v = terms.get(q, _ZERO) + ratio
+                if v != 0:
+                    terms[q] = v
+                else:
+                    terms.pop(q, None)
     return terms
 
 

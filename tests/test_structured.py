@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 import sympy
@@ -234,3 +235,25 @@ def test_the_engine_option_gives_the_same_walkthrough_digits() -> None:
 
     a, b = (json.loads(o) for o in outs)
     assert [s["approx"] for s in a["steps"]] == [s["approx"] for s in b["steps"]]
+
+
+def test_a_training_step_gives_the_same_digits_under_both_engines() -> None:
+    """Backpropagation builds the same quantities along several routes; the structured rules
+    must still prove its zeros (a softmax's gradient sums to 0 along a row)."""
+    walk = et.load(Path(__file__).parent.parent / "worked_examples" / "journey_training_step.toml")
+    lazy = walk.forward(engine="structured")
+    plain = walk.forward(engine="sympy")
+    assert [s.key for s in lazy] == [s.key for s in plain]
+    for a, b in zip(lazy, plain, strict=True):
+        for ra, rb in zip(a.value, b.value, strict=True):
+            assert [to_sig(x, 20) for x in ra] == [to_sig(x, 20) for x in rb], a.key
+
+
+def test_a_softmax_gradient_sums_to_exactly_zero_along_a_row() -> None:
+    e = [L.exp(L.const(Fraction(k, 2))) for k in range(3)]
+    s = L.total(e)
+    w = [L.div(x, s) for x in e]
+    g = [L.paren(L.total([L.exp(L.const(k + 5)), L.const(k)])) for k in range(3)]
+    c = L.total([L.mul(wi, gi) for wi, gi in zip(w, g, strict=True)])
+    grad = [L.mul(wi, L.add(gi, L.neg(c))) for wi, gi in zip(w, g, strict=True)]
+    assert L.total(grad) == 0

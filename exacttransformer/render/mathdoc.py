@@ -1153,9 +1153,12 @@ class _Builder:
                 inside = tex(v) + ("" if eps == 0 else " + " + tex(eps))
                 inv = r"\frac{1}{\sqrt{" + inside + "}}"
                 vec = self.operand(x, budget - 120)
-                pieces = [("", Shown(inv + r"\left(" + vec.tex + " - " + _paren(tex(m))
-                                     + r"\right)", vec.width + width(inv, "display") + 40,
-                                     vec.approx))]
+                mean_tex = _paren(tex(m))
+                total = vec.width + width(inv, "display") + width(mean_tex, "display") + 40
+                if total > budget:  # long integers (a structured value's closed form)
+                    return f, [], []
+                pieces = [("", Shown(inv + r"\left(" + vec.tex + " - " + mean_tex
+                                     + r"\right)", total, vec.approx))]
                 for p in rest:
                     joiner = r"\odot" if p.name.startswith("gamma") else "+"
                     pieces.append((joiner, self.operand(p, budget)))

@@ -477,3 +477,28 @@ def reference_forward(
         _layer(run, config, layer, lp, kv)
     _vocab_head(run, config, params, ("out", len(layers) - 1, None))
     return run.values()
+
+
+def reference_loss(config: ModelConfig, params: Params, inputs: Inputs) -> float:
+    """The cross-entropy of ``inputs.target`` after the last token, in float64.
+
+    Written from the logits, not from ``probs``, as ``log Σⱼ exp(sⱼ − s_max) − (s_t − s_max)``
+    with ``s`` the last row of the logits divided by the temperature (the log-sum-exp form:
+    no exponential overflows and the ratio is never rounded before its logarithm).
+    Finite differences of this function are the float check of the exact gradients.
+
+    >>> from exacttransformer.params import Params
+    >>> from exacttransformer.model import Inputs
+    >>> round(reference_loss(ModelConfig(), Params(),
+    ...                      Inputs(given={("logits", None, None): ((0, 0),)}, target=1)), 12)
+    0.69314718056
+    """
+    if inputs.target is None:
+        raise ValueError("a loss needs a target")
+    logits = reference_forward(config, params, inputs).get(("logits", None, None))
+    if logits is None:
+        raise ValueError("the model has no vocabulary head, so no loss")
+    temperature = to_float(config.temperature)
+    s = [x / temperature for x in logits[-1]]
+    top = max(s)
+    return math.log(math.fsum(math.exp(x - top) for x in s)) - (s[inputs.target] - top)

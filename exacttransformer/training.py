@@ -612,6 +612,28 @@ class UnsimplifiedBackend(ExactBackend):
 UNSIMPLIFIED = UnsimplifiedBackend()
 
 
+def loss_of(config: ModelConfig, params: Params, inputs: Any, backend: Backend) -> Num:
+    """``−log probs[last token, target]`` by the forward pass alone: the graph up to
+    ``probs`` and nothing after it (no decoding, no geometry, no backward pass), so any
+    parameter may be a value ``backend`` can only add and multiply, say a sympy symbol.
+    """
+    from .graph import evaluate
+    from .model import build_graph
+
+    if inputs.target is None:
+        raise ValueError("a loss needs [input] target")
+    nodes = build_graph(config, params, replace(inputs, target=None))
+    probs_key = ("probs", None, None)
+    keys = [n.key for n in nodes]
+    probs = None
+    if probs_key in keys:
+        steps = evaluate(nodes[:keys.index(probs_key) + 1], inputs.given, backend)
+        probs = next((s.value for s in steps if s.key == probs_key), None)
+    if probs is None:
+        raise ValueError("the model has no vocabulary head (W_U or tied E), so no loss")
+    return backend.sub(backend.integer(0), backend.log(probs[-1][inputs.target]))
+
+
 def loss_after_step(config: ModelConfig, params: Params, inputs: Any, trace: Any) -> sympy.Expr:
     """The exact loss of the same input and target after the step: the forward pass run
     again on the ``new.<param>`` values of ``trace`` (in :data:`UNSIMPLIFIED` form).
@@ -619,23 +641,9 @@ def loss_after_step(config: ModelConfig, params: Params, inputs: Any, trace: Any
     Whether the step helped is then a proven comparison with ``trace``'s ``loss``
     (:func:`exacttransformer.numbers.compare`): see :func:`loss_change`.
     """
-    from .graph import evaluate
-    from .model import build_graph
-
-    if inputs.target is None:
-        raise ValueError("a loss needs [input] target")
     new = {s.key: s.value for s in trace if s.name.startswith("new.")}
-    moved = updated_params(params, new)
-    nodes = build_graph(config, moved, replace(inputs, target=None))
-    probs_key = ("probs", None, None)
-    keys = [n.key for n in nodes]
-    if probs_key not in keys:
-        raise ValueError("the model has no vocabulary head, so no loss")
-    head = nodes[:keys.index(probs_key) + 1]  # nothing after probs: no decoding, no geometry
-    steps = evaluate(head, inputs.given, UNSIMPLIFIED)
-    probs = next(s.value for s in steps if s.key == probs_key)
-    p = probs[-1][inputs.target]
-    return sympy.Mul(sympy.Integer(-1), sympy.log(p, evaluate=False), evaluate=False)
+    loss: sympy.Expr = loss_of(config, updated_params(params, new), inputs, UNSIMPLIFIED)
+    return loss
 
 
 def loss_change(config: ModelConfig, params: Params, inputs: Any, trace: Any) -> sympy.Expr:

@@ -4,21 +4,32 @@ The model is rebuilt in torch (float64) by formula from the walkthrough's own nu
 ``E``, pre- or post-norm blocks with a causal mask, the feed-forward, a final layer norm, the
 unembedding and ``F.cross_entropy`` of the target after the last token.  ``loss.backward()``
 then gives the gradient of every weight, which must agree with the certified float of the
-exact ``grad.<param>`` (the float side is the only one with a tolerance).  Skipped cleanly
-without torch; CI installs it.
+exact ``grad.<param>`` (the float side is the only one with a tolerance).  Then the same on
+hypothesis's random one-layer models with every option of the forward pass (the torch model
+written by formula, the lookup by ``F.embedding``), and the loss against ``F.cross_entropy``
+of the exact logits.  Skipped cleanly without torch; CI installs it.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, reject
+from strategies import Model, budget, exact_trace
+from test_training import MODEL_PARAMS, trainable_models, well_conditioned
 
 import exacttransformer as et
+from exacttransformer.config import ModelConfig
+from exacttransformer.files import load
+from exacttransformer.model import Inputs
 from exacttransformer.numbers import to_float
+from exacttransformer.params import LAYER_MATRICES, LAYER_VECTORS, Params
+from exacttransformer.trace import Trace
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -166,3 +177,152 @@ def test_random_training_steps_agree_with_autograd(seed: int, norm: str, activat
     """Random small models on the structured engine (sympy trees of their gradients are large)."""
     walk = random_walkthrough(seed, norm, activation)
     assert compare_with_autograd(walk, engine="structured") > 50
+
+
+# --- every option of the forward pass, on random models (the sympy engine) -----------------
+#
+# The same check on the random models of tests/test_training.py (one layer; every norm,
+# activation, mask, scale, softmax, bias, gamma/beta; embeddings with learned positions,
+# tied embeddings, or given hidden states whose gradient grad.x is compared too; a final
+# norm; a temperature), the torch model written by formula.
+# Bound: |exact − torch| <= 1e-9 · max(1, largest |exact| in the gradient): float64 rounding
+# over a few hundred operations, amplified modestly by the layer norms' divisions, stays near
+# 1e-14; a wrong rule is off by far more.
+
+REL = 1e-9
+
+ACT = {"relu": F.relu, "gelu": lambda h: F.gelu(h, approximate="none"),
+       "gelu_tanh": lambda h: F.gelu(h, approximate="tanh"), "silu": F.silu, "none": lambda h: h}
+
+
+def leaf(m: Any) -> Any:
+    """An exact matrix or vector as a float64 tensor that collects a gradient."""
+    rows = [[to_float(x) for x in r] for r in m] if isinstance(m[0], tuple) else [
+        to_float(x) for x in m]
+    return torch.tensor(rows, dtype=torch.float64, requires_grad=True)
+
+
+def norm(x: Any, eps: float, gamma: Any, beta: Any) -> Any:
+    return F.layer_norm(x, (x.shape[-1],), weight=gamma, bias=beta, eps=eps)
+
+
+def linear(x: Any, w: Any, b: Any) -> Any:
+    return x @ w if b is None else x @ w + b
+
+
+def formula_loss(config: ModelConfig, params: Params, inputs: Inputs,
+               leaves: dict[tuple[str, int], Any]) -> Any:
+    """The cross-entropy of the target after the last token, built from ``leaves``."""
+    def p(name: str, layer: int = 0) -> Any:
+        return leaves.get((name, layer))
+
+    eps = to_float(config.norm_eps)
+    if p("E") is not None:
+        ids = torch.tensor([inputs.vocab.index(t) for t in inputs.tokens])
+        x = F.embedding(ids, p("E"))  # nn.Embedding's lookup, on the leaf itself
+        if p("P") is not None:
+            x = x + p("P")[: len(inputs.tokens)]
+    else:
+        x = p("x")
+    n = x.shape[0]
+    lp = params.layers[0]
+    L = {name: p(name) for name in LAYER_MATRICES + LAYER_VECTORS}
+    attn_in = norm(x, eps, L["gamma1"], L["beta1"]) if config.norm == "pre" else x
+    heads = config.heads
+    dk = len(lp.W_Q[0]) // heads  # type: ignore[index]
+    dv = len(lp.W_V[0]) // heads  # type: ignore[index]
+    q = linear(attn_in, L["W_Q"], L["b_Q"])
+    k = linear(attn_in, L["W_K"], L["b_K"])
+    v = linear(attn_in, L["W_V"], L["b_V"])
+    if config.scale == "sqrt_dk":
+        scale = 1 / dk ** 0.5
+    else:
+        scale = 1.0 if config.scale == "none" else to_float(config.scale)
+    zs = []
+    for h in range(heads):
+        s = q[:, h * dk:(h + 1) * dk] @ k[:, h * dk:(h + 1) * dk].T * scale
+        if config.mask == "causal":
+            s = s.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        zs.append(torch.softmax(s, dim=-1) @ v[:, h * dv:(h + 1) * dv])
+    mid = x + linear(torch.cat(zs, dim=1), L["W_O"], L["b_O"])
+    if config.norm == "post":
+        mid = norm(mid, eps, L["gamma1"], L["beta1"])
+    ffn_in = norm(mid, eps, L["gamma2"], L["beta2"]) if config.norm == "pre" else mid
+    hidden = ACT[config.activation](linear(ffn_in, L["W1"], L["b1"]))
+    out = mid + linear(hidden, L["W2"], L["b2"])
+    if config.norm == "post":
+        out = norm(out, eps, L["gamma2"], L["beta2"])
+    if config.final_norm or p("gamma_f") is not None or p("beta_f") is not None:
+        out = norm(out, eps, p("gamma_f"), p("beta_f"))
+    logits = out @ p("E").T if config.tie_embeddings else linear(out, p("W_U"), p("b_U"))
+    scaled = logits[-1:] / to_float(config.temperature)
+    return F.cross_entropy(scaled, torch.tensor([inputs.target]))
+
+
+def parameter_leaves(params: Params, inputs: Inputs) -> dict[tuple[str, int], Any]:
+    leaves: dict[tuple[str, int], Any] = {}
+    for name in LAYER_MATRICES + LAYER_VECTORS:
+        value = getattr(params.layers[0], name)
+        if value is not None:
+            leaves[(name, 0)] = leaf(value)
+    for name in MODEL_PARAMS:
+        value = getattr(params, name)
+        if value is not None:
+            leaves[(name, 0)] = leaf(value)
+    if ("x", 0, None) in inputs.given:
+        leaves[("x", 0)] = leaf(inputs.given[("x", 0, None)])
+    return leaves
+
+
+def exact_grad(trace: Trace, name: str) -> list[list[float]] | None:
+    key = (f"grad.{name}", None if name in MODEL_PARAMS else 0, None)
+    if key not in trace:
+        return None
+    return [[to_float(v) for v in r] for r in trace.get(*key).value]
+
+
+def assert_close(exact: Sequence[Sequence[float]], got: Any, what: str) -> None:
+    got = got.reshape(len(exact), -1).tolist()
+    bound = REL * max([1.0] + [abs(v) for r in exact for v in r])
+    for er, gr in zip(exact, got, strict=True):
+        for e, g in zip(er, gr, strict=True):
+            assert abs(e - g) <= bound, (what, exact, got)
+
+
+def check_against_autograd(config: ModelConfig, params: Params, inputs: Inputs,
+                           trace: Trace) -> list[str]:
+    leaves = parameter_leaves(params, inputs)
+    loss = formula_loss(config, params, inputs, leaves)
+    loss.backward()
+    exact_loss = to_float(trace.value("loss", None, None)[0][0])
+    assert abs(loss.item() - exact_loss) <= REL * max(1.0, abs(exact_loss))
+    checked = []
+    for (name, _), tensor in leaves.items():
+        exact = exact_grad(trace, name)
+        if tensor.grad is None:  # torch saw no path from the loss to this weight
+            assert exact is None or all(v == 0 for r in exact for v in r), name
+            continue
+        if exact is None:  # the engine saw none either: torch's gradient must be 0
+            assert torch.count_nonzero(tensor.grad) == 0, name
+            continue
+        assert_close(exact, tensor.grad, name)
+        checked.append(name)
+    return checked
+
+
+def test_worked_example_loss_is_cross_entropy() -> None:
+    w = load(EXAMPLE)
+    trace = w.forward()
+    logits = torch.tensor([[to_float(v) for v in trace.value("logits", None, None)[-1]]],
+                          dtype=torch.float64)
+    want = F.cross_entropy(logits, torch.tensor([w.inputs.target])).item()
+    assert abs(to_float(trace.value("loss", None, None)[0][0]) - want) <= 1e-15 * 4
+
+
+@budget(6)
+@given(trainable_models())
+def test_random_models_gradients_agree_with_autograd(m: Model) -> None:
+    trace = exact_trace(m)
+    if not well_conditioned(m):  # ReLU exactly at its kink: torch and we may pick sides
+        reject()
+    check_against_autograd(*m.args, trace)

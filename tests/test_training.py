@@ -412,7 +412,7 @@ def well_conditioned(m: Model) -> bool:
     return True
 
 
-@budget(10)
+@budget(8)
 @given(trainable_models())
 def test_random_models_gradients_match_finite_differences(m: Model) -> None:
     trace = exact_trace(m)  # rejects a model the engine refuses or takes too long over

@@ -484,7 +484,7 @@ def reference_loss(config: ModelConfig, params: Params, inputs: Inputs) -> float
 
     Written from the logits, not from ``probs``, as ``log Σⱼ exp(sⱼ − s_max) − (s_t − s_max)``
     with ``s`` the last row of the logits divided by the temperature (the log-sum-exp form:
-    no exponential overflows and the ratio is never rounded before its logarithm).
+    a probability is never rounded, or flushed to 0, before its logarithm is taken).
     Finite differences of this function are the float check of the exact gradients.
 
     >>> from exacttransformer.params import Params

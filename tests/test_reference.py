@@ -18,7 +18,13 @@ from exacttransformer.config import ModelConfig
 from exacttransformer.files import load
 from exacttransformer.model import Inputs
 from exacttransformer.params import LayerParams, Params
-from exacttransformer.reference import ACTIVATIONS, causal, layer_norm, reference_forward
+from exacttransformer.reference import (
+    ACTIVATIONS,
+    causal,
+    layer_norm,
+    reference_forward,
+    reference_loss,
+)
 
 REL = 1e-12
 """Bound for values computed in floats on both sides by a handful of operations: each side is
@@ -331,3 +337,35 @@ def test_tied_embeddings_and_a_final_norm() -> None:
 def test_without_an_unembedding_there_are_no_logits() -> None:
     r = head(ModelConfig())
     assert not any(k[0] in ("final", "logits", "probs") for k in r)
+
+
+# --- the loss (for finite differences of the gradients) ---------------------------------------
+
+
+def _loss(logits: tuple[tuple[int, ...], ...], target: int, temperature: object = 1) -> float:
+    config = ModelConfig(temperature=sympy.sympify(temperature))
+    return reference_loss(config, Params(), Inputs(given={("logits", None, None): logits},
+                                                   target=target))
+
+
+def test_loss_is_minus_log_of_the_targets_probability_on_the_last_row() -> None:
+    assert math.isclose(_loss(((5, -1, 2), (1, 1, 1)), 2), math.log(3), rel_tol=REL)
+    assert math.isclose(_loss(((0, 1),), 0), math.log(1 + math.e), rel_tol=REL)
+
+
+def test_loss_divides_the_logits_by_the_temperature() -> None:
+    assert math.isclose(_loss(((0, 2),), 0, temperature=2), math.log(1 + math.e), rel_tol=REL)
+
+
+def test_loss_of_a_target_whose_probability_underflows() -> None:
+    # probs = [1, e^-800] rounds e^-800 to 0.0, whose -log is inf; the log-sum-exp form is not
+    # fooled
+    assert math.isclose(_loss(((0, -800),), 1), 800.0, rel_tol=REL)
+    assert _loss(((0, -800),), 0) == 0.0
+
+
+def test_loss_needs_a_target_and_logits() -> None:
+    with pytest.raises(ValueError, match="target"):
+        reference_loss(ModelConfig(), Params(), Inputs(given={("logits", None, None): ((0,),)}))
+    with pytest.raises(ValueError, match="vocabulary head"):
+        reference_loss(ModelConfig(), Params(), Inputs(given={("x", 0, None): ((1,),)}, target=0))

@@ -464,6 +464,11 @@ def mul(a: Lazy, b: Lazy) -> Lazy:
             b = paren(b)
         if len(a.terms) * len(b.terms) > MUL_EXPAND_LIMIT:
             a, b = paren(a), paren(b)
+    return _product(a, b)
+
+
+def _product(a: Lazy, b: Lazy) -> Lazy:
+    """Every term of ``a`` times every term of ``b``, collected."""
     acc: dict[Monomial, Any] = {}
     for ma, xa in a.terms.items():
         for mb, xb in b.terms.items():
@@ -981,7 +986,7 @@ def _expand(x: Lazy, memo: dict[int, Lazy]) -> Lazy:
     for m, c in x.terms.items():
         term = const_q(c)
         for a, p in m:
-            term = _times(term, _power(_expand_atom(a, memo), p), expanded=True)
+            term = _times(term, _power(_expand_atom(a, memo), p))
         out = total((out, term))
         if len(out.terms) > EXPAND_LIMIT:
             raise _TooLarge
@@ -1018,22 +1023,15 @@ def _power(x: Lazy, p: int) -> Lazy:
         x, p = Lazy({_mono_inv(m): _ONE / c}), -p
     out = ONE
     for _ in range(p):
-        out = _times(out, x, expanded=True)
+        out = _times(out, x)
     return out
 
 
-def _times(a: Lazy, b: Lazy, expanded: bool) -> Lazy:
-    """The full product (no atom kept whole)."""
+def _times(a: Lazy, b: Lazy) -> Lazy:
+    """The full product (no atom kept whole), refused past :data:`EXPAND_LIMIT` terms."""
     if len(a.terms) * len(b.terms) > EXPAND_LIMIT:
         raise _TooLarge
-    acc: dict[Monomial, Any] = {}
-    for ma, xa in a.terms.items():
-        for mb, xb in b.terms.items():
-            m, f = _mono_mul(ma, mb)
-            v = xa * xb * f
-            old = acc.get(m)
-            acc[m] = v if old is None else old + v
-    return Lazy(_collapse({m: c for m, c in acc.items() if c != 0}))
+    return _product(a, b)
 
 
 def proven_zero(x: Lazy) -> bool:

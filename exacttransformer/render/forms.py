@@ -164,9 +164,9 @@ def _exponent(x: sympy.Expr) -> sympy.Expr | None:
     if x == sympy.E:
         return sympy.Integer(1)
     if isinstance(x, sympy.exp):
-        return sympy.sympify(x.args[0])
+        return x.args[0]  # type: ignore[no-any-return]
     if x.is_Pow and x.base == sympy.E:
-        return sympy.sympify(x.exp)
+        return x.exp  # type: ignore[no-any-return]
     return None
 
 

@@ -16,9 +16,10 @@ call the step modules with the backend they are given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from types import MappingProxyType
+from typing import Any
 
 from . import attention as A
 from . import decoding as D
@@ -532,9 +533,12 @@ def _req(p: Mapping[str, Matrix | None], name: str) -> Matrix:
 
 
 def _for_display(steps: tuple[Step, ...]) -> tuple[Step, ...]:
-    """The structured engine's values, small ones as sympy closed forms for the renderers."""
-    from dataclasses import replace
+    """The structured engine's steps, each showing small values as sympy closed forms.
 
+    The conversion is made when a step's value or operands are first read (a renderer, the
+    checker), not here: a caller that reads one node converts one node.  Matrices shared
+    between steps are converted once.
+    """
     from .lazy import for_display
 
     done: dict[int, tuple[Matrix, Matrix]] = {}
@@ -546,6 +550,45 @@ def _for_display(steps: tuple[Step, ...]) -> tuple[Step, ...]:
             done[id(m)] = hit
         return hit[1]
 
-    return tuple(replace(s, value=conv(s.value),
-                         operands=tuple((label, conv(v)) for label, v in s.operands))
-                 for s in steps)
+    out = []
+    for s in steps:
+        step = _ShownStep(**{f.name: getattr(s, f.name) for f in fields(Step)})
+        step.__dict__["_conv"] = conv
+        out.append(step)
+    return tuple(out)
+
+
+class _Shown:
+    """A field of :class:`_ShownStep`: the raw structured value is stored, and the display
+    form is made on the first read and kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __set__(self, obj: Step, value: Any) -> None:
+        obj.__dict__["_raw_" + self.name] = value
+        obj.__dict__.pop("_shown_" + self.name, None)
+
+    def __get__(self, obj: Step | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        key = "_shown_" + self.name
+        if key not in d:
+            raw = d["_raw_" + self.name]
+            conv = d.get("_conv")
+            if conv is None:
+                d[key] = raw
+            elif self.name == "value":
+                d[key] = conv(raw)
+            else:
+                d[key] = tuple((label, conv(v)) for label, v in raw)
+        return d[key]
+
+
+class _ShownStep(Step):
+    """A :class:`Step` of the structured engine whose value and operands are converted for
+    display when first read."""
+
+    value = _Shown()  # type: ignore[assignment]
+    operands = _Shown()  # type: ignore[assignment]

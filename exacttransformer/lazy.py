@@ -296,6 +296,10 @@ def _lift(x: object) -> Lazy:
     return const(x)
 
 
+_FROM_SYMPY: dict[tuple[int, int], Lazy] = {}
+"""Constants made from sympy Rationals, shared (a Lazy number is never changed in place)."""
+
+
 def const(value: object) -> Lazy:
     """An exact rational constant (int, Fraction, fmpq or a sympy Rational) as a Lazy."""
     if isinstance(value, bool):
@@ -305,7 +309,14 @@ def const(value: object) -> Lazy:
     elif isinstance(value, Fraction):
         c = Q(value.numerator, value.denominator)
     elif isinstance(value, sympy.Rational):
-        c = Q(int(value.p), int(value.q))
+        pq = (int(value.p), int(value.q))
+        hit = _FROM_SYMPY.get(pq)
+        if hit is None:
+            c = Q(*pq)
+            hit = Lazy({(): c} if c != 0 else {})
+            if len(_FROM_SYMPY) < 10_000:  # a model's weights repeat a few values
+                _FROM_SYMPY[pq] = hit
+        return hit
     elif _flint is not None and isinstance(value, _flint.fmpq):
         c = value
     elif isinstance(value, sympy.Basic):
@@ -380,21 +391,54 @@ def _collapse(terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
     gradient ``w ⊙ (g − Σ w g)`` sums to exactly 0 along a row.  One pass, in term order;
     each candidate costs one check per monomial of ``S`` and usually fails at the second.
     """
+    plan = _collapse_plan(terms)
+    return _collapse_apply(terms, plan) if plan else terms
+
+
+_Plan = list[tuple["Atom", list[Monomial]]]
+
+
+def _collapse_plan(monos: Iterable[Monomial]) -> _Plan:
+    """The reciprocals ``1/S`` that may collapse among ``monos``, each with its candidates.
+
+    Every term of a collapsing set has the same atoms outside ``S`` (and ``1/S``), so the
+    candidates are grouped by those, and only groups of at least ``len(S)`` terms are kept.
+    It depends on the monomials alone: a matrix product plans once per row for all columns.
+    """
+    monos = list(monos)
     invs: list[Atom] = []
-    for m in terms:
+    for m in monos:
         for a, p in m:
             if p >= 1 and a.kind == "inv" and a not in invs:
                 invs.append(a)
+    plan: _Plan = []
     for inv_atom in invs:
+        s = inv_atom.arg
+        assert s is not None
+        s_atoms = {a for m in s.terms for a, _ in m}
+        s_atoms.add(inv_atom)
+        groups: dict[Monomial, list[Monomial]] = {}
+        for m in monos:
+            if any(a is inv_atom and p >= 1 for a, p in m):
+                rest = tuple(t for t in m if t[0] not in s_atoms)
+                groups.setdefault(rest, []).append(m)
+        candidates = [m for g in groups.values() if len(g) >= len(s.terms) for m in g]
+        if candidates:
+            plan.append((inv_atom, candidates))
+    return plan
+
+
+def _collapse_apply(terms: dict[Monomial, Any], plan: _Plan) -> dict[Monomial, Any]:
+    for inv_atom, candidates in plan:
         s = inv_atom.arg
         assert s is not None
         s_items = list(s.terms.items())
         s0, c0 = s_items[0]
         not_s0 = _mono_inv(s0)
         not_a = ((inv_atom, -1),)
-        for m in list(terms):
+        for m in candidates:
             c = terms.get(m)
-            if c is None or not any(a is inv_atom and p >= 1 for a, p in m):
+            if c is None:
                 continue
             q1, f1 = _mono_mul(m, not_s0)
             q, f2 = _mono_mul(q1, not_a)
@@ -717,6 +761,19 @@ class _FixedKernel:
     def add(self, a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
         return (a[0] + b[0], a[1] + b[1])
 
+    def combination(self, ints: Sequence[int], den: int,
+                    values: Sequence[tuple[int, int]]) -> tuple[int, int]:
+        """``Σ ints[t] · values[t] / den`` (integers ``ints``, ``den > 0``)."""
+        lo = hi = 0
+        for v, (a, b) in zip(ints, values, strict=True):
+            if v > 0:
+                lo += v * a
+                hi += v * b
+            elif v < 0:
+                lo += v * b
+                hi += v * a
+        return (lo // den, -((-hi) // den))
+
     def mul(self, a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
         if a[0] >= 0 and b[0] >= 0:
             lo, hi = a[0] * b[0], a[1] * b[1]
@@ -918,27 +975,42 @@ entry of the row.  Cleared when large (it keeps its atoms alive)."""
 _MONOMIALS_LIMIT = 400_000
 
 
-def _eval_poly(x: Lazy, k: Any, prec: int) -> Any:
-    key = (k.name, prec)
+def _monomial_cache(key: tuple[str, int]) -> dict[Monomial, Any]:
     cache = _MONOMIALS.get(key)
     if cache is None or len(cache) > _MONOMIALS_LIMIT:
         if sum(len(c) for c in _MONOMIALS.values()) > _MONOMIALS_LIMIT:
             _MONOMIALS.clear()
         cache = _MONOMIALS.setdefault(key, {})
+    return cache
+
+
+def _monomial_value(m: Monomial, k: Any, key: tuple[str, int], cache: dict[Monomial, Any]) -> Any:
+    """The enclosure of a monomial (its atoms' enclosures must be known), or None."""
+    if not m:
+        return k.one()
+    v = cache.get(m)
+    if v is None:
+        for a, p in m:
+            av = a._encl[key]
+            av = av if p == 1 else k.power(av, p)
+            if av is None:
+                return None
+            v = av if v is None else k.mul(v, av)
+        cache[m] = v
+    return v
+
+
+def _eval_poly(x: Lazy, k: Any, prec: int) -> Any:
+    key = (k.name, prec)
+    cache = _monomial_cache(key)
     acc = None
     for m, c in x.terms.items():
         if not m:
             v = k.rational(c)
         else:
-            v = cache.get(m)
+            v = _monomial_value(m, k, key, cache)
             if v is None:
-                for a, p in m:
-                    av = a._encl[key]
-                    av = av if p == 1 else k.power(av, p)
-                    if av is None:
-                        return None
-                    v = av if v is None else k.mul(v, av)
-                cache[m] = v
+                return None
             v = k.scaled(v, c)
         acc = v if acc is None else k.add(acc, v)
     return acc if acc is not None else k.rational(_ZERO)
@@ -956,7 +1028,10 @@ def _eval_atoms(roots: Iterable[Atom], k: Any, prec: int) -> None:
             stack.append((at, True))
             stack.extend((d, False) for d in deps)
             continue
-        arg = None if at.arg is None else _eval_poly(at.arg, k, prec)
+        if isinstance(at.arg, _RowView):
+            arg = at.arg.block.enclose(k, prec)[at.arg.col]
+        else:
+            arg = None if at.arg is None else _eval_poly(at.arg, k, prec)
         at._encl[key] = None if at.arg is not None and arg is None else k.apply(at.kind, arg)
 
 
@@ -1048,11 +1123,33 @@ def _finite(raw: Any) -> bool:
     return raw not in (finf, fninf)
 
 
+_POSITIVE_KINDS = frozenset(("exp", "pi"))
+
+
+def _structurally_positive(x: Lazy) -> bool:
+    """Every term is ``c > 0`` times even powers or positive atoms (``e^a``, ``π``), and one
+    term has only positive atoms: a variance plus a positive eps, for example."""
+    strict = False
+    for m, c in x.terms.items():
+        if not c > 0:
+            return False
+        positive = True
+        for a, p in m:
+            if a.kind not in _POSITIVE_KINDS:
+                if p % 2:
+                    return False
+                positive = False
+        strict = strict or positive
+    return strict
+
+
 def sign(x: Lazy) -> int:
     """-1, 0 or 1, proven: by the enclosure at rising precision, or zero by exact algebra."""
     r = x.rational()
     if r is not None:
         return (r > 0) - (r < 0)
+    if _structurally_positive(x):
+        return 1
     prec = PREC_START
     while prec <= PREC_CAP:
         lo, hi = enclose_raw(x, prec)
@@ -1074,7 +1171,13 @@ def sign(x: Lazy) -> int:
 
 
 def dot(xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
-    """``sum(x * y)``, keeping long inputs whole when expanding them would multiply sizes."""
+    """``sum(x * y)``, keeping long inputs whole when expanding them would multiply sizes.
+
+    A sum of squares (``ys`` is ``xs``, as in a variance) keeps every sum whole, so the result
+    is visibly a sum of non-negative terms and :func:`sign` needs no enclosure for it."""
+    if xs is ys or all(x is y for x, y in zip(xs, ys, strict=True)):
+        kept = [paren(x) for x in xs]
+        return total([mul(x, x) for x in kept])
     if sum(len(x.terms) for x in xs) > DOT_TERMS_LIMIT * len(xs):
         xs = [paren(x) if len(x.terms) > DOT_TERMS_LIMIT else x for x in xs]
     if sum(len(y.terms) for y in ys) > DOT_TERMS_LIMIT * len(ys):
@@ -1113,7 +1216,10 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
             basis = _basis(xs)
         monos = list(basis)
         nb = len(monos)
-        collapse = _collapse if any(a.kind == "inv" for m in monos for a, _ in m) else _same
+        plan = _collapse_plan(monos)
+
+        def collapse(terms: dict[Monomial, Any], plan: _Plan = plan) -> dict[Monomial, Any]:
+            return _collapse_apply(terms, plan) if plan else terms
         if not nb:
             out.append(tuple(ZERO for _ in range(d_out)))
             continue
@@ -1123,9 +1229,15 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
                 base = j * nb
                 for m, c in x.terms.items():
                     flat[base + basis[m]] = c
-            entries = (wt * _flint.fmpq_mat(k, nb, flat)).entries()
+            prod = wt * _flint.fmpq_mat(k, nb, flat)
+            if not plan and nb > OUT_TERMS_LIMIT:
+                block = _RowBlock(monos, d_out, mat=prod)
+                out.append(tuple(block.entry(c) for c in range(d_out)))
+                continue
+            entries = prod.entries()
             out.append(tuple(
-                Lazy(collapse({monos[t]: v for t, v in enumerate(entries[c * nb:(c + 1) * nb]) if v != 0}))
+                _cut(Lazy(collapse({monos[t]: v for t, v in enumerate(entries[c * nb:(c + 1) * nb])
+                                    if v != 0})))
                 for c in range(d_out)))
         else:
             # Plain Python: integers over one common denominator, products summed in C.
@@ -1140,6 +1252,11 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
                 for m, v in x.terms.items():
                     cols_int[basis[m]][j] = v.numerator * (den // v.denominator)
             total_den = den * w_den
+            if not plan and nb > OUT_TERMS_LIMIT:
+                ints = [[sum(map(operator.mul, w_int[c], col)) for col in cols_int] for c in range(d_out)]
+                block = _RowBlock(monos, d_out, ints=ints, den=total_den)
+                out.append(tuple(block.entry(c) for c in range(d_out)))
+                continue
             row_out = []
             for c in range(d_out):
                 w = w_int[c]
@@ -1148,13 +1265,123 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
                     v = sum(map(operator.mul, w, col))
                     if v:
                         terms[monos[t]] = Fraction(v, total_den)
-                row_out.append(Lazy(collapse(terms)))
+                row_out.append(_cut(Lazy(collapse(terms))))
             out.append(tuple(row_out))
     return tuple(out)
 
 
-def _same(terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
-    return terms
+OUT_TERMS_LIMIT = 16
+"""A matrix-product entry with more terms than this is kept whole as one atom."""
+
+
+class _RowBlock:
+    """One row of a product by constant weights, kept as the product made it: the row's
+    basis monomials and the exact coefficient matrix (outputs × basis), an ``fmpq_mat`` with
+    python-flint, integer rows over one denominator without.
+
+    Each output entry is one atom over a :class:`_RowView` of a column, so no per-entry
+    dictionary is built; a column's terms are made only if something asks for them (an
+    expansion proving a zero).  Enclosures of all the row's outputs come from one product
+    of the coefficient matrix with the basis' enclosures (``arb_mat`` with python-flint).
+    """
+
+    __slots__ = ("monos", "d_out", "mat", "ints", "den", "_atoms", "_encl")
+
+    def __init__(self, monos: list[Monomial], d_out: int, mat: Any = None,
+                 ints: list[list[int]] | None = None, den: int = 1):
+        self.monos = monos
+        self.d_out = d_out
+        self.mat = mat
+        self.ints = ints
+        self.den = den
+        self._atoms: set[Atom] | None = None
+        self._encl: dict[tuple[str, int], list[Any]] = {}
+
+    def entry(self, c: int) -> Lazy:
+        with _lock:
+            _counter[0] += 1
+            at = Atom("paren", _RowView(self, c), _counter[0])
+        return Lazy({((at, 1),): _ONE})
+
+    def column(self, c: int) -> dict[Monomial, Any]:
+        if self.mat is not None:
+            mat = self.mat
+            return {m: v for t, m in enumerate(self.monos) if (v := mat[c, t]) != 0}
+        assert self.ints is not None
+        return {self.monos[t]: Fraction(v, self.den) for t, v in enumerate(self.ints[c]) if v}
+
+    def atoms(self) -> set[Atom]:
+        if self._atoms is None:
+            self._atoms = {a for m in self.monos for a, _ in m}
+        return self._atoms
+
+    def enclose(self, k: Any, prec: int) -> list[Any]:
+        key = (k.name, prec)
+        hit = self._encl.get(key)
+        if hit is None:
+            cache = _monomial_cache(key)
+            basis = [_monomial_value(m, k, key, cache) for m in self.monos]
+            if any(b is None for b in basis):
+                hit = [None] * self.d_out
+            elif self.mat is not None:
+                assert _flint is not None and k.name == "arb"
+                vec = _flint.arb_mat(len(basis), 1, basis)
+                hit = list((_flint.arb_mat(self.mat) * vec).entries())
+            else:
+                assert self.ints is not None and k.name == "fixed"
+                hit = [k.combination(col, self.den, basis) for col in self.ints]
+            self._encl[key] = hit
+        return hit
+
+
+class _RowView(Lazy):
+    """Column ``col`` of a :class:`_RowBlock` as a number: the argument of the atom that
+    stands for one matrix-product entry.  Its terms are made on first use."""
+
+    __slots__ = ("block", "col")
+
+    def __init__(self, block: _RowBlock, col: int):  # noqa: D107 -- terms come later
+        self._key = None
+        self._paren = None
+        self.block = block
+        self.col = col
+
+    @property
+    def terms(self) -> dict[Monomial, Any]:
+        try:
+            return _TERMS_SLOT.__get__(self, _RowView)  # type: ignore[no-any-return]
+        except AttributeError:
+            made = self.block.column(self.col)
+            _TERMS_SLOT.__set__(self, made)
+            return made
+
+    @terms.setter
+    def terms(self, value: dict[Monomial, Any]) -> None:
+        _TERMS_SLOT.__set__(self, value)
+
+    def atoms(self) -> set[Atom]:
+        return self.block.atoms()
+
+    def size(self) -> int:
+        """Counted as too large to print: a row kept as a matrix is shown by its decimals."""
+        return 10 * DISPLAY_LIMIT + 1
+
+
+_TERMS_SLOT: Any = Lazy.__dict__["terms"]
+
+
+def _cut(x: Lazy) -> Lazy:
+    """A long matrix-product entry kept whole as its own atom.
+
+    The atom is not interned by content (hashing hundreds of terms per entry would cost more
+    than the product): two equal entries get two atoms, whose difference the enclosures
+    cannot separate from 0 and :func:`proven_zero` then proves 0 by expansion."""
+    if len(x.terms) <= OUT_TERMS_LIMIT:
+        return x
+    with _lock:
+        _counter[0] += 1
+        at = Atom("paren", x, _counter[0])
+    return Lazy({((at, 1),): _ONE})
 
 
 def _integer_matrix(rows: list[list[Any]]) -> tuple[list[list[int]], int]:

@@ -28,6 +28,7 @@ def variance(be: Backend, x: Matrix, mu: Matrix) -> Matrix:
     """Biased row variances (n×1): ``mean((x - mean)^2)``."""
     out = []
     for row, (m,) in zip(x, mu, strict=True):
+        m = be.keep(m)
         dev = [be.sub(a, m) for a in row]
         out.append(be.div(be.dot(dev, dev), be.integer(len(row))))
     return column_vector(out)
@@ -52,6 +53,7 @@ def normalize(
                 "so the row cannot be normalized (set [model] norm_eps, e.g. \"1e-5\")"
             )
         root = be.sqrt(denom)
+        m = be.keep(m)
         vals = []
         for j, a in enumerate(row):
             y = be.div(be.sub(a, m), root)

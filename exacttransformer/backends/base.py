@@ -51,6 +51,11 @@ class Backend(Protocol):
 
     def pi(self) -> Num: ...
 
+    def keep(self, x: Num) -> Num:
+        """``x`` itself, in a form that is cheap to use many times: a step that subtracts one
+        value (a row mean) from every entry asks for it.  Only the structured backend
+        changes anything (a long sum becomes one atom); the value is the same."""
+
     def sign(self, x: Num) -> int:
         """-1, 0 or 1; an exact backend proves it."""
 

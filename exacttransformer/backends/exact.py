@@ -132,6 +132,9 @@ class ExactBackend:
     def pi(self) -> sympy.Expr:
         return sympy.pi
 
+    def keep(self, x: sympy.Expr) -> sympy.Expr:
+        return x
+
     def sign(self, x: sympy.Expr) -> int:
         return certified_sign(x)
 

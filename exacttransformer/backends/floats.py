@@ -67,6 +67,9 @@ class FloatBackend:
     def pi(self) -> float:
         return math.pi
 
+    def keep(self, x: float) -> float:
+        return x
+
     def sign(self, x: float) -> int:
         return (x > 0) - (x < 0)
 

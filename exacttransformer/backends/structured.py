@@ -84,6 +84,12 @@ class StructuredBackend:
     def pi(self) -> Lazy:
         return L.pi()
 
+    def keep(self, x: Lazy) -> Lazy:
+        """A long sum (a row mean over many terms) as one interned atom, so each entry that
+        subtracts it carries one term instead of all of them."""
+        x = L._lift(x)
+        return L.paren(x) if len(x.terms) > L.OUT_TERMS_LIMIT else x
+
     def sign(self, x: Lazy) -> int:
         return L.sign(L._lift(x))
 

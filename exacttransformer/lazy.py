@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import threading
@@ -113,7 +114,7 @@ _KINDS = ("exp", "log", "sqrt", "inv", "erf", "tanh", "sin", "cos", "pi", "paren
 class Atom:
     """One step that is not a polynomial: ``kind`` applied to the exact number ``arg``."""
 
-    __slots__ = ("kind", "arg", "idx", "_encl", "_sym", "_size", "__weakref__")
+    __slots__ = ("kind", "arg", "idx", "_encl", "_sym", "_size", "_aux", "__weakref__")
 
     def __init__(self, kind: str, arg: Lazy | None, idx: int):
         self.kind = kind
@@ -122,6 +123,7 @@ class Atom:
         self._encl: dict[tuple[str, int], Any] = {}
         self._sym: sympy.Expr | None = None
         self._size: int | None = None
+        self._aux: frozenset[Atom] | None = None  # 1/S: the atoms of S and itself
 
     # Atoms are interned, so identity is equality; object's own (C-level) hash and equality
     # keep hashing a monomial cheap.
@@ -159,12 +161,20 @@ def atom(kind: str, arg: Lazy | None = None) -> Atom:
 class Lazy(CantSympify):
     """An exact number: ``{monomial: rational coefficient}`` (no zero coefficients)."""
 
-    __slots__ = ("terms", "_key", "_paren", "__weakref__")
+    __slots__ = ("terms", "_key", "_paren", "_inv", "__weakref__")
 
     def __init__(self, terms: dict[Monomial, Any]):
         self.terms = terms
         self._key: frozenset[tuple[Monomial, Any, Any]] | None = None
         self._paren: Lazy | None = None
+        self._inv: bool | None = None
+
+    def has_reciprocal(self) -> bool:
+        """Whether a term holds a reciprocal ``1/S`` (only then can a sum or product of it
+        collapse); kept once known."""
+        if self._inv is None:
+            self._inv = any(p >= 1 and a.kind == "inv" for m in self.terms for a, p in m)
+        return self._inv
 
     # -- structure
     def key(self) -> frozenset[tuple[Monomial, Any, Any]]:
@@ -374,13 +384,16 @@ def add(a: Lazy, b: Lazy) -> Lazy:
 
 def total(xs: Iterable[Lazy]) -> Lazy:
     """The exact sum; sums over a shared reciprocal collapse where they are its argument."""
+    xs = list(xs)
     acc: dict[Monomial, Any] = {}
     for x in xs:
         for m, c in x.terms.items():
             v = acc.get(m)
             acc[m] = c if v is None else v + c
     terms = {m: c for m, c in acc.items() if c != 0}
-    return Lazy(_collapse(terms))
+    if any(x.has_reciprocal() for x in xs):
+        terms = _collapse(terms)
+    return Lazy(terms)
 
 
 def _collapse(terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
@@ -401,28 +414,31 @@ _Plan = list[tuple["Atom", list[Monomial]]]
 def _collapse_plan(monos: Iterable[Monomial]) -> _Plan:
     """The reciprocals ``1/S`` that may collapse among ``monos``, each with its candidates.
 
-    Every term of a collapsing set has the same atoms outside ``S`` (and ``1/S``), so the
-    candidates are grouped by those, and only groups of at least ``len(S)`` terms are kept.
-    It depends on the monomials alone: a matrix product plans once per row for all columns.
+    A collapse needs at least ``len(S)`` terms over ``1/S``, and every term of a collapsing
+    set has the same atoms outside ``S`` (and ``1/S``); candidates in smaller groups are
+    dropped.  Candidates stay in term order.  The plan depends on the monomials alone: a
+    matrix product plans once per row for all its columns.
     """
-    monos = list(monos)
-    invs: list[Atom] = []
+    by_inv: dict[Atom, list[Monomial]] = {}
     for m in monos:
         for a, p in m:
-            if p >= 1 and a.kind == "inv" and a not in invs:
-                invs.append(a)
+            if p >= 1 and a.kind == "inv":
+                by_inv.setdefault(a, []).append(m)
     plan: _Plan = []
-    for inv_atom in invs:
+    for inv_atom, over in by_inv.items():
         s = inv_atom.arg
         assert s is not None
-        s_atoms = {a for m in s.terms for a, _ in m}
-        s_atoms.add(inv_atom)
-        groups: dict[Monomial, list[Monomial]] = {}
-        for m in monos:
-            if any(a is inv_atom and p >= 1 for a, p in m):
-                rest = tuple(t for t in m if t[0] not in s_atoms)
-                groups.setdefault(rest, []).append(m)
-        candidates = [m for g in groups.values() if len(g) >= len(s.terms) for m in g]
+        n = len(s.terms)
+        if len(over) < n:
+            continue
+        if inv_atom._aux is None:
+            inv_atom._aux = frozenset({a for m in s.terms for a, _ in m} | {inv_atom})
+        outside = inv_atom._aux
+        rests = [tuple(t for t in m if t[0] not in outside) for m in over]
+        sizes: dict[Monomial, int] = {}
+        for r in rests:
+            sizes[r] = sizes.get(r, 0) + 1
+        candidates = [m for m, r in zip(over, rests, strict=True) if sizes[r] >= n]
         if candidates:
             plan.append((inv_atom, candidates))
     return plan
@@ -520,7 +536,10 @@ def _product(a: Lazy, b: Lazy) -> Lazy:
             v = xa * xb * f
             old = acc.get(m)
             acc[m] = v if old is None else old + v
-    return Lazy(_collapse({m: c for m, c in acc.items() if c != 0}))
+    terms = {m: c for m, c in acc.items() if c != 0}
+    if a.has_reciprocal() or b.has_reciprocal():
+        terms = _collapse(terms)
+    return Lazy(terms)
 
 
 def div(a: Lazy, b: Lazy) -> Lazy:
@@ -919,7 +938,19 @@ class _ArbKernel:
         return getattr(v, kind)()
 
     def power(self, v: Any, k: int) -> Any:
-        return v ** k
+        # By products: arb's own ``**`` returns nan for a ball that contains 0, even for an
+        # integer exponent (it goes through exp(k·log v)).
+        if k < 0:
+            return 1 / self.power(v, -k)
+        out = None
+        base = v
+        while k:
+            if k & 1:
+                out = base if out is None else out * base
+            k >>= 1
+            if k:
+                base = base * base
+        return out if out is not None else self.arb(1)
 
     def scaled(self, v: Any, c: Any) -> Any:
         return v * (c if type(c) is not Fraction else self.rational(c))
@@ -1023,7 +1054,10 @@ def _eval_atoms(roots: Iterable[Atom], k: Any, prec: int) -> None:
         at, ready = stack.pop()
         if key in at._encl:
             continue
-        deps = [] if at.arg is None else [d for d in at.arg.atoms() if key not in d._encl]
+        if at.arg is None or (isinstance(at.arg, _RowView) and key in at.arg.block.basis._encl):
+            deps = []
+        else:
+            deps = [d for d in at.arg.atoms() if key not in d._encl]
         if deps and not ready:
             stack.append((at, True))
             stack.extend((d, False) for d in deps)
@@ -1188,86 +1222,138 @@ def dot(xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
 def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tuple[tuple[Lazy, ...], ...]:
     """``a @ b``; when ``b`` is constant (weights), one exact rational matrix product per row.
 
-    The entries of a row of ``a`` are written over the monomials they use (the row's basis),
-    which makes the row a rational matrix ``C`` (inputs × basis); its product is ``Wᵀ C``,
-    computed by python-flint's ``fmpq_mat`` when installed and by plain rational arithmetic
-    otherwise.  The values are exactly those of :func:`dot` entry by entry (the same terms),
-    so the two configurations build the same numbers.
+    The entries of a row of ``a`` are written over the monomials they use (the row's basis,
+    :class:`_Basis`), which makes the row a rational matrix ``X`` (inputs × basis); its
+    product is ``Wᵀ X``, computed by python-flint's ``fmpq_mat`` when installed and by
+    integer dot products otherwise.  The values are exactly those of :func:`dot` entry by
+    entry (the same terms), so the two configurations build the same numbers.  A row with
+    more than :data:`OUT_TERMS_LIMIT` basis monomials is kept as a :class:`_RowBlock`.
     """
-    rows = [[_lift(x) for x in r] for r in a]
     cols = [[_lift(x) for x in r] for r in b]
     consts = [[_constant(x) for x in r] for r in cols]
     if any(c is None for r in consts for c in r) or not cols:
+        rows = [[_lift(x) for x in r] for r in a]
         bt = list(zip(*cols, strict=True)) if cols else []
         return tuple(tuple(dot(r, list(col)) for col in bt) for r in rows)
     k, d_out = len(cols), len(cols[0])
     wt = None
-    w_int: list[list[int]] | None = None
+    w_int: list[list[int]] = []
     w_den = 1
     if _flint is not None:
         wt = _flint.fmpq_mat(d_out, k, [consts[j][c] for c in range(d_out) for j in range(k)])
+    else:
+        w_int, w_den = _integer_matrix([[consts[j][c] for j in range(k)] for c in range(d_out)])
     out = []
-    for xs in rows:
-        basis = _basis(xs)
-        if len(basis) > DOT_TERMS_LIMIT * len(xs):
-            # More monomials than inputs: keep the long inputs whole, so the outputs have
-            # about as many terms as the product has inputs.
-            xs = [paren(x) if len(x.terms) > DOT_TERMS_LIMIT else x for x in xs]
-            basis = _basis(xs)
-        monos = list(basis)
-        nb = len(monos)
-        plan = _collapse_plan(monos)
-
-        def collapse(terms: dict[Monomial, Any], plan: _Plan = plan) -> dict[Monomial, Any]:
-            return _collapse_apply(terms, plan) if plan else terms
+    for r in a:
+        row = _row_basis(r)
+        nb = len(row.monos)
         if not nb:
             out.append(tuple(ZERO for _ in range(d_out)))
             continue
         if wt is not None:
-            flat = [_ZERO] * (k * nb)
-            for j, x in enumerate(xs):
-                base = j * nb
-                for m, c in x.terms.items():
-                    flat[base + basis[m]] = c
-            prod = wt * _flint.fmpq_mat(k, nb, flat)
-            if not plan and nb > OUT_TERMS_LIMIT:
-                block = _RowBlock(monos, d_out, mat=prod)
+            prod = wt * row.matrix()
+            if not row.plan and nb > OUT_TERMS_LIMIT:
+                block = _RowBlock(row, d_out, mat=prod)
                 out.append(tuple(block.entry(c) for c in range(d_out)))
                 continue
             entries = prod.entries()
-            out.append(tuple(
-                _cut(Lazy(collapse({monos[t]: v for t, v in enumerate(entries[c * nb:(c + 1) * nb])
-                                    if v != 0})))
-                for c in range(d_out)))
+            columns = [entries[c * nb:(c + 1) * nb] for c in range(d_out)]
         else:
-            # Plain Python: integers over one common denominator, products summed in C.
-            if w_int is None:
-                w_int, w_den = _integer_matrix([[consts[j][c] for j in range(k)] for c in range(d_out)])
-            den = 1
-            for x in xs:
-                for v in x.terms.values():
-                    den = den * v.denominator // math.gcd(den, v.denominator)
-            cols_int = [[0] * k for _ in range(nb)]
-            for j, x in enumerate(xs):
-                for m, v in x.terms.items():
-                    cols_int[basis[m]][j] = v.numerator * (den // v.denominator)
-            total_den = den * w_den
-            if not plan and nb > OUT_TERMS_LIMIT:
-                ints = [[sum(map(operator.mul, w_int[c], col)) for col in cols_int] for c in range(d_out)]
-                block = _RowBlock(monos, d_out, ints=ints, den=total_den)
+            cols_int, den = row.integer_columns()
+            ints = [[sum(map(operator.mul, w_int[c], col)) for col in cols_int] for c in range(d_out)]
+            if not row.plan and nb > OUT_TERMS_LIMIT:
+                block = _RowBlock(row, d_out, ints=ints, den=den * w_den)
                 out.append(tuple(block.entry(c) for c in range(d_out)))
                 continue
-            row_out = []
-            for c in range(d_out):
-                w = w_int[c]
-                terms: dict[Monomial, Any] = {}
-                for t, col in enumerate(cols_int):
-                    v = sum(map(operator.mul, w, col))
-                    if v:
-                        terms[monos[t]] = Fraction(v, total_den)
-                row_out.append(_cut(Lazy(collapse(terms))))
-            out.append(tuple(row_out))
+            columns = [[Fraction(v, den * w_den) for v in col] for col in ints]
+        out.append(tuple(
+            _cut(Lazy(row.collapse({m: v for m, v in zip(row.monos, col, strict=True) if v != 0})))
+            for col in columns))
     return tuple(out)
+
+
+class _Basis:
+    """A matrix row's entries written over the monomials they use, made once per row and
+    shared by every product that reads the row (the projections of all heads)."""
+
+    __slots__ = ("xs", "monos", "index", "plan", "_matrix", "_ints", "_atoms", "_encl")
+
+    def __init__(self, r: Sequence[object]):
+        xs = [_lift(x) for x in r]
+        index = _basis(xs)
+        if len(index) > DOT_TERMS_LIMIT * len(xs):
+            # More monomials than inputs: keep the long inputs whole, so the outputs have
+            # about as many terms as the product has inputs.
+            xs = [paren(x) if len(x.terms) > DOT_TERMS_LIMIT else x for x in xs]
+            index = _basis(xs)
+        self.xs = xs
+        self.index = index
+        self.monos = list(index)
+        self.plan = _collapse_plan(self.monos)
+        self._matrix: Any = None
+        self._ints: tuple[list[list[int]], int] | None = None
+        self._atoms: set[Atom] | None = None
+        self._encl: dict[tuple[str, int], list[Any] | None] = {}
+
+    def collapse(self, terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
+        return _collapse_apply(terms, self.plan) if self.plan else terms
+
+    def matrix(self) -> Any:
+        """The row as an ``fmpq_mat`` (inputs × basis)."""
+        if self._matrix is None:
+            assert _flint is not None
+            # Only the nonzero entries are set: a row is sparse over its basis, and
+            # converting a dense list element by element would cost more than the product.
+            xm = _flint.fmpq_mat(len(self.xs), len(self.monos))
+            index = self.index
+            for j, x in enumerate(self.xs):
+                for m, c in x.terms.items():
+                    xm[j, index[m]] = c
+            self._matrix = xm
+        return self._matrix
+
+    def integer_columns(self) -> tuple[list[list[int]], int]:
+        """The row as integer columns (one per basis monomial) over one denominator."""
+        if self._ints is None:
+            den = 1
+            for x in self.xs:
+                for v in x.terms.values():
+                    den = den * v.denominator // math.gcd(den, v.denominator)
+            cols = [[0] * len(self.xs) for _ in self.monos]
+            for j, x in enumerate(self.xs):
+                for m, v in x.terms.items():
+                    cols[self.index[m]][j] = v.numerator * (den // v.denominator)
+            self._ints = (cols, den)
+        return self._ints
+
+    def atoms(self) -> set[Atom]:
+        if self._atoms is None:
+            self._atoms = {a for m in self.monos for a, _ in m}
+        return self._atoms
+
+    def enclosures(self, k: Any, prec: int) -> list[Any] | None:
+        """The enclosures of the basis monomials (their atoms' must be known), or None."""
+        key = (k.name, prec)
+        if key not in self._encl:
+            cache = _monomial_cache(key)
+            values = [_monomial_value(m, k, key, cache) for m in self.monos]
+            self._encl[key] = None if any(v is None for v in values) else values
+        return self._encl[key]
+
+
+_BASES: dict[int, tuple[Sequence[object], _Basis]] = {}
+_BASES_LIMIT = 4096
+
+
+def _row_basis(r: Sequence[object]) -> _Basis:
+    """The :class:`_Basis` of a matrix row, shared while the row object lives."""
+    hit = _BASES.get(id(r))
+    if hit is None or hit[0] is not r:
+        if len(_BASES) >= _BASES_LIMIT:
+            _BASES.clear()
+        hit = (r, _Basis(r))
+        _BASES[id(r)] = hit
+    return hit[1]
 
 
 OUT_TERMS_LIMIT = 16
@@ -1276,7 +1362,7 @@ OUT_TERMS_LIMIT = 16
 
 class _RowBlock:
     """One row of a product by constant weights, kept as the product made it: the row's
-    basis monomials and the exact coefficient matrix (outputs × basis), an ``fmpq_mat`` with
+    :class:`_Basis` and the exact coefficient matrix (outputs × basis), an ``fmpq_mat`` with
     python-flint, integer rows over one denominator without.
 
     Each output entry is one atom over a :class:`_RowView` of a column, so no per-entry
@@ -1285,51 +1371,46 @@ class _RowBlock:
     of the coefficient matrix with the basis' enclosures (``arb_mat`` with python-flint).
     """
 
-    __slots__ = ("monos", "d_out", "mat", "ints", "den", "_atoms", "_encl")
+    __slots__ = ("basis", "d_out", "mat", "ints", "den", "_encl")
 
-    def __init__(self, monos: list[Monomial], d_out: int, mat: Any = None,
+    def __init__(self, basis: _Basis, d_out: int, mat: Any = None,
                  ints: list[list[int]] | None = None, den: int = 1):
-        self.monos = monos
+        self.basis = basis
         self.d_out = d_out
         self.mat = mat
         self.ints = ints
         self.den = den
-        self._atoms: set[Atom] | None = None
         self._encl: dict[tuple[str, int], list[Any]] = {}
 
     def entry(self, c: int) -> Lazy:
-        with _lock:
-            _counter[0] += 1
-            at = Atom("paren", _RowView(self, c), _counter[0])
+        at = Atom("paren", _RowView(self, c), next(_fresh))
         return Lazy({((at, 1),): _ONE})
 
     def column(self, c: int) -> dict[Monomial, Any]:
+        monos = self.basis.monos
         if self.mat is not None:
             mat = self.mat
-            return {m: v for t, m in enumerate(self.monos) if (v := mat[c, t]) != 0}
+            return {m: v for t, m in enumerate(monos) if (v := mat[c, t]) != 0}
         assert self.ints is not None
-        return {self.monos[t]: Fraction(v, self.den) for t, v in enumerate(self.ints[c]) if v}
+        return {monos[t]: Fraction(v, self.den) for t, v in enumerate(self.ints[c]) if v}
 
     def atoms(self) -> set[Atom]:
-        if self._atoms is None:
-            self._atoms = {a for m in self.monos for a, _ in m}
-        return self._atoms
+        return self.basis.atoms()
 
     def enclose(self, k: Any, prec: int) -> list[Any]:
         key = (k.name, prec)
         hit = self._encl.get(key)
         if hit is None:
-            cache = _monomial_cache(key)
-            basis = [_monomial_value(m, k, key, cache) for m in self.monos]
-            if any(b is None for b in basis):
+            values = self.basis.enclosures(k, prec)
+            if values is None:
                 hit = [None] * self.d_out
             elif self.mat is not None:
                 assert _flint is not None and k.name == "arb"
-                vec = _flint.arb_mat(len(basis), 1, basis)
+                vec = _flint.arb_mat(len(values), 1, values)
                 hit = list((_flint.arb_mat(self.mat) * vec).entries())
             else:
                 assert self.ints is not None and k.name == "fixed"
-                hit = [k.combination(col, self.den, basis) for col in self.ints]
+                hit = [k.combination(col, self.den, values) for col in self.ints]
             self._encl[key] = hit
         return hit
 
@@ -1343,6 +1424,7 @@ class _RowView(Lazy):
     def __init__(self, block: _RowBlock, col: int):  # noqa: D107 -- terms come later
         self._key = None
         self._paren = None
+        self._inv = None
         self.block = block
         self.col = col
 
@@ -1370,6 +1452,11 @@ class _RowView(Lazy):
 _TERMS_SLOT: Any = Lazy.__dict__["terms"]
 
 
+_fresh = itertools.count(1 << 62)
+"""Indices of atoms that are not interned (kept-whole matrix-product entries); they sort
+after every interned atom, so monomials stay in one canonical order."""
+
+
 def _cut(x: Lazy) -> Lazy:
     """A long matrix-product entry kept whole as its own atom.
 
@@ -1378,10 +1465,7 @@ def _cut(x: Lazy) -> Lazy:
     cannot separate from 0 and :func:`proven_zero` then proves 0 by expansion."""
     if len(x.terms) <= OUT_TERMS_LIMIT:
         return x
-    with _lock:
-        _counter[0] += 1
-        at = Atom("paren", x, _counter[0])
-    return Lazy({((at, 1),): _ONE})
+    return Lazy({((Atom("paren", x, next(_fresh)), 1),): _ONE})
 
 
 def _integer_matrix(rows: list[list[Any]]) -> tuple[list[list[int]], int]:

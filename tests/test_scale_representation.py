@@ -1,0 +1,250 @@
+"""The structured engine's representation at scale (issue 7): row blocks, kept-whole entries,
+the planned 1/S collapse, visible sums of squares, lazily shown steps.
+
+Large models switch these on (a row over more than :data:`~exacttransformer.lazy.OUT_TERMS_LIMIT`
+monomials becomes a block), so here the limit is lowered to force them on small models, and
+the results are compared *exactly* with the representation they replace: the canonical
+expansion (:func:`~exacttransformer.lazy.expand`) of every value is the same, structurally, and
+the certified digits agree with plain sympy.  Under CI this file also runs with python-flint
+(``fmpq_mat`` blocks, ``arb_mat`` enclosures) and must give the same results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sympy
+from hypothesis import given, note
+from strategies import Model, budget, exact_trace, models
+from test_structured import structured_trace
+
+from exacttransformer import lazy as L
+from exacttransformer.backends import STRUCTURED
+from exacttransformer.config import ModelConfig
+from exacttransformer.errors import ComputationError
+from exacttransformer.lazy import Lazy
+from exacttransformer.model import Inputs, forward
+from exacttransformer.numbers import to_sig
+from exacttransformer.params import LayerParams, Params
+
+R = sympy.Rational
+
+
+@contextmanager
+def out_terms_limit(n: int) -> Iterator[None]:
+    saved = L.OUT_TERMS_LIMIT
+    L.OUT_TERMS_LIMIT = n
+    L._BASES.clear()
+    try:
+        yield
+    finally:
+        L.OUT_TERMS_LIMIT = saved
+        L._BASES.clear()
+
+
+def row_of_atoms(rng: random.Random, width: int, atoms: list[Lazy]) -> list[Lazy]:
+    """Entries of a constant and two atoms each, entry ``j`` over atoms ``2j`` and ``2j+1``:
+    a basis of ``2·width + 1`` monomials (past a block's limit, not past keeping inputs
+    whole)."""
+    row = []
+    for j in range(width):
+        x = L.const(rng.randint(1, 3))
+        for a in atoms[2 * j:2 * j + 2]:
+            x = x + a * L.const(sympy.Rational(rng.choice([-5, -3, -1, 1, 2, 5]), rng.randint(1, 4)))
+        row.append(x)
+    return row
+
+
+def block_arg(entry: Lazy) -> Lazy:
+    """The argument of the one atom a kept-whole entry is."""
+    ((mono, coeff),) = entry.terms.items()
+    ((atom, power),) = mono
+    assert (atom.kind, power, coeff) == ("paren", 1, 1)
+    assert atom.arg is not None
+    return atom.arg
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_row_block_has_exactly_the_terms_of_the_entry_by_entry_product(seed: int) -> None:
+    rng = random.Random(seed)
+    atoms = [L.exp(L.const(R(k, 3))) for k in range(1, 18)] + [L.sqrt(L.const(k)) for k in (2, 3, 5)]
+    a = [row_of_atoms(rng, 10, atoms) for _ in range(3)]
+    w = [[L.const(R(rng.randint(-4, 4), 4)) for _ in range(5)] for _ in range(10)]
+    w[2] = [L.const(0)] * 5  # an input the weights ignore
+    out = L.matmul(a, w)
+    for i, row in enumerate(a):
+        # the block path: more monomials than the limit, too few to keep inputs whole
+        assert L.OUT_TERMS_LIMIT < len(L._basis(row)) <= L.DOT_TERMS_LIMIT * len(row)
+        for c in range(5):
+            expected = L.dot(row, [w[j][c] for j in range(10)])
+            got = block_arg(out[i][c])
+            assert isinstance(got, L._RowView)
+            assert got == expected  # structural: the same monomials, the same coefficients
+            assert to_sig(out[i][c], 40) == to_sig(expected, 40)
+
+
+def test_a_zero_column_kept_as_a_block_is_proven_zero() -> None:
+    atoms = [L.exp(L.const(k)) for k in range(1, 20)]
+    row = [sum(atoms[3 * j:3 * j + 3], L.const(0)) for j in range(6)]
+    w = [[L.const(1), L.const(0)] for _ in range(6)]
+    out = L.matmul([row], w)
+    zero = out[0][1]
+    assert isinstance(block_arg(zero), L._RowView)
+    assert STRUCTURED.sign(zero) == 0
+    assert STRUCTURED.sign(out[0][0]) == 1
+    assert to_sig(zero, 10) == "0"
+
+
+def test_a_variance_plus_a_positive_eps_is_positive_without_any_enclosure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    be = STRUCTURED
+    xs = [be.exp(be.const(R(k, 7))) - be.const(k) for k in range(5)]
+    mean = be.keep(be.div(be.total(xs), be.integer(5)))
+    dev = [be.sub(x, mean) for x in xs]
+    var = be.div(be.dot(dev, dev), be.integer(5))
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the sign of a sum of squares plus eps needed an enclosure")
+
+    monkeypatch.setattr(L, "enclose_raw", refuse)
+    assert be.sign(be.add(var, be.const(R(1, 100000)))) == 1
+    # A difference of squares is not visibly positive: that one is left to the enclosures.
+    with pytest.raises(AssertionError, match="needed an enclosure"):
+        be.sign(be.sub(be.mul(xs[1], xs[1]), be.mul(xs[2], xs[2])))
+
+
+def test_an_even_power_of_a_zero_that_is_not_structural_is_proven_zero() -> None:
+    """A row mean kept whole makes ``x - mean`` zero only in value; its square's enclosure is
+    a ball around 0 (with python-flint: ``arb``'s own power of such a ball is nan)."""
+    be = STRUCTURED
+    with out_terms_limit(1):
+        x = be.add(be.exp(be.const(1)), be.const(1))
+        mean = be.keep(be.div(be.total([x]), be.integer(1)))
+        dev = be.sub(x, mean)
+        var = be.dot([dev], [dev])
+        assert var.terms  # not zero structurally
+        assert to_sig(var, 25) == "0"
+        assert be.sign(var) == 0
+        assert to_sig(be.add(var, be.const(R(1, 4))), 3) == "0.250"
+
+
+def test_a_long_softmax_row_times_a_constant_column_is_exactly_its_sum() -> None:
+    be = STRUCTURED
+    n = 3 * L.OUT_TERMS_LIMIT  # longer than a block's limit: the row has a collapse plan
+    e = [be.exp(be.const(R(k, 5))) for k in range(n)]
+    s = be.total(e)
+    weights = [be.div(x, s) for x in e]
+    out = L.matmul([weights], [[L.const(1), L.const(2)] for _ in range(n)])
+    assert out[0][0] == 1
+    assert out[0][1] == 2
+    g = be.sqrt(be.const(3))
+    assert be.total([be.mul(w_, g) for w_ in weights]) == g
+
+
+def raw(step: object) -> tuple:
+    """A structured step's own value (``value`` is the display form: small values as sympy)."""
+    return step.__dict__["_raw_value"]  # type: ignore[no-any-return]
+
+
+def canonical(x: object) -> Lazy | None:
+    if not isinstance(x, Lazy):
+        return L.const(x)
+    try:
+        return L.expand(x)
+    except ComputationError:
+        return None
+
+
+@budget(15)
+@given(models())
+def test_blocks_and_kept_whole_entries_change_no_value(m: Model) -> None:
+    """Forced on small models, the scale representation's values have exactly the canonical
+    forms of the plain structured ones, and the certified digits of plain sympy."""
+    plain = structured_trace(m)
+    with out_terms_limit(1):
+        blocked = structured_trace(m)
+        sympy_trace = exact_trace(m)
+        compared = 0
+        for s_b, s_p, s_s in zip(blocked, plain, sympy_trace, strict=True):
+            assert s_b.key == s_p.key == s_s.key
+            for row_b, row_p, row_s in zip(raw(s_b), raw(s_p), s_s.value, strict=True):
+                for b, p, s in zip(row_b, row_p, row_s, strict=True):
+                    assert to_sig(b, 25) == to_sig(s, 25)
+                    cb, cp = canonical(b), canonical(p)
+                    if cb is not None and cp is not None:
+                        assert cb == cp
+                        compared += 1
+        note(f"{compared} values compared in canonical form")
+        assert compared > 0
+
+
+def random_model(tokens: int, d: int, heads: int, layers: int,
+                 seed: int) -> tuple[ModelConfig, Params, Inputs]:
+    rng = random.Random(seed)
+
+    def mat(r: int, c: int) -> tuple:
+        return tuple(tuple(R(rng.randint(-4, 4), 4) for _ in range(c)) for _ in range(r))
+
+    lps = tuple(LayerParams(W_Q=mat(d, d), W_K=mat(d, d), W_V=mat(d, d), W_O=mat(d, d),
+                            W1=mat(d, 2 * d), W2=mat(2 * d, d)) for _ in range(layers))
+    cfg = ModelConfig(heads=heads, norm="pre", activation="gelu", mask="causal", norm_eps=R(1, 100000))
+    return cfg, Params(layers=lps), Inputs(given={("x", 0, None): mat(tokens, d)})
+
+
+def test_a_model_past_the_block_limit_is_unchanged_in_canonical_form() -> None:
+    """A model large enough for blocks and kept-whole entries without any forcing, against
+    the same model with them switched off."""
+    args = random_model(4, 8, 2, 2, seed=7)
+    with_blocks = forward(*args, backend=STRUCTURED)
+    with out_terms_limit(10 ** 9):
+        without = forward(*args, backend=STRUCTURED)
+    out_b = raw(with_blocks.get("out", 1, None))
+    out_p = raw(without.get("out", 1, None))
+    kinds = {a.kind for row in out_b for x in row if isinstance(x, Lazy) for a in x.atoms()}
+    assert "paren" in kinds
+    for rb, rp in zip(out_b, out_p, strict=True):
+        for b, p in zip(rb, rp, strict=True):
+            assert to_sig(b, 30) == to_sig(p, 30)
+    ffn_b = raw(with_blocks.get("ffn_pre", 0, None))
+    ffn_p = raw(without.get("ffn_pre", 0, None))
+    for rb, rp in zip(ffn_b, ffn_p, strict=True):
+        for b, p in zip(rb, rp, strict=True):
+            assert L.expand(b) == L.expand(p)
+
+
+def test_a_structured_step_is_shown_when_first_read_and_the_same_as_before() -> None:
+    args = random_model(3, 4, 1, 1, seed=3)
+    trace = forward(*args, backend=STRUCTURED)
+    step = trace.get("ln1", 0, None)
+    own = raw(step)
+    assert "_shown_value" not in step.__dict__  # nothing converted until read
+    shown = step.value
+    assert shown == tuple(tuple(L.for_display(x) for x in row) for row in own)
+    assert any(isinstance(x, sympy.Expr) for row in shown for x in row)
+    assert step.value is shown  # kept
+    operands = step.operands
+    assert [label for label, _ in operands] == ["x", "ln1_mean", "ln1_var"]
+    copy = dataclasses.replace(step, formula="changed")
+    assert copy.value == shown and copy.formula == "changed"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cyclic_collector_is_restored_after_a_structured_pass(enabled: bool) -> None:
+    args = random_model(2, 4, 1, 1, seed=1)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        forward(*args, backend=STRUCTURED)
+        assert gc.isenabled() is enabled
+        bad = dataclasses.replace(args[0], norm_eps=R(0))
+        zero_rows = (args[1], Inputs(given={("x", 0, None): ((R(1),) * 4,) * 2}))
+        with pytest.raises(ComputationError):
+            forward(bad, *zero_rows, backend=STRUCTURED)  # a constant row, eps 0: refused
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

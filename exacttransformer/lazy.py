@@ -161,13 +161,14 @@ def atom(kind: str, arg: Lazy | None = None) -> Atom:
 class Lazy(CantSympify):
     """An exact number: ``{monomial: rational coefficient}`` (no zero coefficients)."""
 
-    __slots__ = ("terms", "_key", "_paren", "_inv", "__weakref__")
+    __slots__ = ("terms", "_key", "_paren", "_inv", "_recip", "__weakref__")
 
     def __init__(self, terms: dict[Monomial, Any]):
         self.terms = terms
         self._key: frozenset[tuple[Monomial, Any, Any]] | None = None
         self._paren: Lazy | None = None
         self._inv: bool | None = None
+        self._recip: Lazy | None = None
 
     def has_reciprocal(self) -> bool:
         """Whether a term holds a reciprocal ``1/S`` (only then can a sum or product of it
@@ -560,18 +561,28 @@ def div(a: Lazy, b: Lazy) -> Lazy:
             ratio = a.terms[m0] / c0
             if all(a.terms.get(m) == ratio * c for m, c in b.terms.items()):
                 return const_q(ratio)
+    if b._recip is None:  # kept: a softmax row divides every entry by the same sum
+        b._recip = _reciprocal(b)
+    return mul(a, b._recip)
+
+
+def _reciprocal(b: Lazy) -> Lazy:
+    """``1/b`` as one term, for ``b`` of two terms or more."""
     # A monomial common to every term of the denominator cancels first (a renormalized
     # softmax: (e^a/S) / ((e^a + e^b)/S) is e^a / (e^a + e^b)).
     g = _monomial_content(b)
     if g:
-        b = mul(b, Lazy({_mono_inv(g): _ONE}))
-        a = mul(a, Lazy({_mono_inv(g): _ONE}))
-        return div(a, b)
+        not_g = Lazy({_mono_inv(g): _ONE})
+        rest = mul(b, not_g)
+        if len(rest.terms) == 1:
+            (m, c), = rest.terms.items()
+            return mul(not_g, Lazy({_mono_inv(m): _ONE / c}))
+        return mul(not_g, _reciprocal(rest))
     # Make the denominator primitive (integer coefficients without a common factor, the
     # first one positive) so that equal sums share one atom and print as 1/(1 + 2e).
     c = _integer_content(b)
     primitive = scale(b, _ONE / c)
-    return mul(scale(a, _ONE / c), Lazy({((atom("inv", primitive), 1),): _ONE}))
+    return Lazy({((atom("inv", primitive), 1),): _ONE / c})
 
 
 def _monomial_content(x: Lazy) -> Monomial:
@@ -1212,11 +1223,30 @@ def dot(xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
     if xs is ys or all(x is y for x, y in zip(xs, ys, strict=True)):
         kept = [paren(x) for x in xs]
         return total([mul(x, x) for x in kept])
+    if all(len(x.terms) == 1 for x in xs) and all(len(y.terms) == 1 for y in ys):
+        return _dot_of_monomials(xs, ys)
     if sum(len(x.terms) for x in xs) > DOT_TERMS_LIMIT * len(xs):
         xs = [paren(x) if len(x.terms) > DOT_TERMS_LIMIT else x for x in xs]
     if sum(len(y.terms) for y in ys) > DOT_TERMS_LIMIT * len(ys):
         ys = [paren(y) if len(y.terms) > DOT_TERMS_LIMIT else y for y in ys]
     return total([mul(x, y) for x, y in zip(xs, ys, strict=True)])
+
+
+def _dot_of_monomials(xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
+    """:func:`dot` of single terms (attention scores, a mix of weights and values): the
+    same terms as ``total(mul(x, y))``, without a number per product."""
+    acc: dict[Monomial, Any] = {}
+    for x, y in zip(xs, ys, strict=True):
+        ((mx, cx),) = x.terms.items()
+        ((my, cy),) = y.terms.items()
+        m, f = _mono_mul(mx, my)
+        v = cx * cy * f
+        old = acc.get(m)
+        acc[m] = v if old is None else old + v
+    terms = {m: c for m, c in acc.items() if c != 0}
+    if any(x.has_reciprocal() for x in xs) or any(y.has_reciprocal() for y in ys):
+        terms = _collapse(terms)
+    return Lazy(terms)
 
 
 def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tuple[tuple[Lazy, ...], ...]:
@@ -1425,6 +1455,7 @@ class _RowView(Lazy):
         self._key = None
         self._paren = None
         self._inv = None
+        self._recip = None
         self.block = block
         self.col = col
 

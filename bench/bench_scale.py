@@ -8,7 +8,8 @@ the same measurements in a second interpreter that has python-flint) it prints:
    (3,4,1,1), (8,16,2,2), (16,64,4,2), (16,64,4,4): pre-norm layer norm, GELU, causal mask,
    d_ff = 2·d_model, weights k/4 with |k| <= 4; then 25 certified significant digits of every
    entry of the last ``out``; and the float64 reference (``reference_forward``) as the floor;
-3. how each cost grows with tokens, width and depth: the log-log slope over a doubling series.
+3. how each cost grows with tokens, width and depth: the log-log slope over a doubling series,
+   and the ratio of exact (+ 25 digits) to float at each point of it.
 
 Run: ``python bench/bench_scale.py [--quick] [--fast-python PATH]``.
 """
@@ -101,9 +102,9 @@ def run_config(python: str, sizes: list[tuple[int, int, int, int]], growth: bool
         rows.extend(lines[1:])
     series = {}
     if growth:
-        for name, family in (("tokens", [(4, 16, 2, 2), (8, 16, 2, 2), (16, 16, 2, 2)]),
-                             ("width", [(8, 8, 2, 2), (8, 16, 2, 2), (8, 32, 2, 2)]),
-                             ("depth", [(8, 16, 2, 1), (8, 16, 2, 2), (8, 16, 2, 4)])):
+        for name, family in (("tokens", [(8, 16, 2, 2), (16, 16, 2, 2), (32, 16, 2, 2), (64, 16, 2, 2)]),
+                             ("width", [(8, 8, 2, 2), (8, 16, 2, 2), (8, 32, 2, 2), (8, 64, 2, 2)]),
+                             ("depth", [(8, 16, 2, 1), (8, 16, 2, 2), (8, 16, 2, 4), (8, 16, 2, 8)])):
             res = subprocess.run([python, __file__, "--child", json.dumps(family)],
                                  capture_output=True, text=True, check=True)
             series[name] = [json.loads(ln) for ln in res.stdout.splitlines()][1:]
@@ -135,6 +136,9 @@ def report(cfg: dict) -> None:
         exp_float = slope(xs, [r["float"] for r in rows])
         print(f"growth with {name:<6} {xs}: exact+certified ~ {name}^{exp_exact:.2f}, "
               f"float reference ~ {name}^{exp_float:.2f}")
+        ratios = ", ".join(f"{x}: {(r['exact'] + r['certify']) / r['float']:.0f}"
+                           for x, r in zip(xs, rows, strict=True))
+        print(f"    exact+certified / float at each {name}: {ratios}")
 
 
 def main() -> None:

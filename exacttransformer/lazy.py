@@ -1375,6 +1375,12 @@ _BASES: dict[int, tuple[Sequence[object], _Basis]] = {}
 _BASES_LIMIT = 4096
 
 
+def forget_rows() -> None:
+    """Drop the shared row bases (a forward pass calls it when done: the bases serve the
+    products of one pass; a block made from one keeps its own reference)."""
+    _BASES.clear()
+
+
 def _row_basis(r: Sequence[object]) -> _Basis:
     """The :class:`_Basis` of a matrix row, shared while the row object lives."""
     hit = _BASES.get(id(r))

@@ -522,8 +522,13 @@ def forward(
         # trace; the cyclic collector's passes over them were about a third of a large
         # forward pass.  It is paused here.  The only cycles the engine makes (a sum kept
         # whole caches its atom, whose argument is the sum) are collected when it resumes.
-        with _collector_paused():
-            steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
+        from .lazy import forget_rows
+
+        try:
+            with _collector_paused():
+                steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
+        finally:
+            forget_rows()
         steps = _for_display(steps)
     else:
         steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)

@@ -114,7 +114,7 @@ _KINDS = ("exp", "log", "sqrt", "inv", "erf", "tanh", "sin", "cos", "pi", "paren
 class Atom:
     """One step that is not a polynomial: ``kind`` applied to the exact number ``arg``."""
 
-    __slots__ = ("kind", "arg", "idx", "_encl", "_sym", "_size", "_aux", "__weakref__")
+    __slots__ = ("kind", "arg", "idx", "_encl", "_sym", "_size", "_aux", "_real", "__weakref__")
 
     def __init__(self, kind: str, arg: Lazy | None, idx: int):
         self.kind = kind
@@ -124,6 +124,7 @@ class Atom:
         self._sym: sympy.Expr | None = None
         self._size: int | None = None
         self._aux: frozenset[Atom] | None = None  # 1/S: the atoms of S and itself
+        self._real = False  # proven real and defined (see _is_real); only True is kept
 
     # Atoms are interned, so identity is equality; object's own (C-level) hash and equality
     # keep hashing a monomial cheap.
@@ -161,7 +162,7 @@ def atom(kind: str, arg: Lazy | None = None) -> Atom:
 class Lazy(CantSympify):
     """An exact number: ``{monomial: rational coefficient}`` (no zero coefficients)."""
 
-    __slots__ = ("terms", "_key", "_paren", "_inv", "_recip", "__weakref__")
+    __slots__ = ("terms", "_key", "_paren", "_inv", "_recip", "_sign", "__weakref__")
 
     def __init__(self, terms: dict[Monomial, Any]):
         self.terms = terms
@@ -169,6 +170,7 @@ class Lazy(CantSympify):
         self._paren: Lazy | None = None
         self._inv: bool | None = None
         self._recip: Lazy | None = None
+        self._sign: int | None = None  # proven by sign()
 
     def has_reciprocal(self) -> bool:
         """Whether a term holds a reciprocal ``1/S`` (only then can a sum or product of it
@@ -1172,8 +1174,10 @@ _POSITIVE_KINDS = frozenset(("exp", "pi"))
 
 
 def _structurally_positive(x: Lazy) -> bool:
-    """Every term is ``c > 0`` times even powers or positive atoms (``e^a``, ``π``), and one
-    term has only positive atoms: a variance plus a positive eps, for example."""
+    """Every term is ``c > 0`` times positive powers of real atoms, even ones unless the atom
+    is positive (``e^a``, ``π``), and one term has only positive atoms: a variance plus a
+    positive eps, for example.  Every atom must be proven real (:func:`_is_real`): the square
+    of a root of a negative number is not positive."""
     strict = False
     for m, c in x.terms.items():
         if not c > 0:
@@ -1181,11 +1185,42 @@ def _structurally_positive(x: Lazy) -> bool:
         positive = True
         for a, p in m:
             if a.kind not in _POSITIVE_KINDS:
-                if p % 2:
+                if p < 0 or p % 2:
                     return False
                 positive = False
         strict = strict or positive
-    return strict
+    return strict and all(_is_real(a) for a in x.atoms())
+
+
+def _known_sign(x: Lazy) -> int | None:
+    """The sign of ``x`` where it is known without an enclosure, else None."""
+    r = x.rational()
+    if r is not None:
+        return (r > 0) - (r < 0)
+    if x._sign is not None:
+        return x._sign
+    return 1 if _structurally_positive(x) else None
+
+
+def _is_real(a: Atom) -> bool:
+    """``a`` is a defined real number: the atoms of its argument are, and a root's argument
+    is proven >= 0, a logarithm's > 0 and a reciprocal's != 0 (by :func:`sign` earlier, as a
+    layer norm does before its root, or by structure, as a sum of exponentials)."""
+    if a._real:
+        return True
+    if a.kind == "pi":
+        a._real = True
+        return True
+    arg = a.arg
+    assert arg is not None
+    if not all(_is_real(b) for b in arg.atoms()):
+        return False
+    if a.kind in ("sqrt", "log", "inv"):
+        known = _known_sign(arg)
+        if known is None or {"sqrt": known < 0, "log": known <= 0, "inv": known == 0}[a.kind]:
+            return False
+    a._real = True
+    return True
 
 
 def sign(x: Lazy) -> int:
@@ -1193,6 +1228,12 @@ def sign(x: Lazy) -> int:
     r = x.rational()
     if r is not None:
         return (r > 0) - (r < 0)
+    if x._sign is None:
+        x._sign = _sign(x)
+    return x._sign
+
+
+def _sign(x: Lazy) -> int:
     if _structurally_positive(x):
         return 1
     prec = PREC_START
@@ -1266,6 +1307,9 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
         bt = list(zip(*cols, strict=True)) if cols else []
         return tuple(tuple(dot(r, list(col)) for col in bt) for r in rows)
     k, d_out = len(cols), len(cols[0])
+    # An output whose weight column is all zero is 0 structurally, not an atom over a zero
+    # column (so dividing by it is refused as before).
+    unread = {c for c in range(d_out) if all(consts[j][c] == 0 for j in range(k))}
     wt = None
     w_int: list[list[int]] = []
     w_den = 1
@@ -1284,7 +1328,7 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
             prod = wt * row.matrix()
             if not row.plan and nb > OUT_TERMS_LIMIT:
                 block = _RowBlock(row, d_out, mat=prod)
-                out.append(tuple(block.entry(c) for c in range(d_out)))
+                out.append(tuple(ZERO if c in unread else block.entry(c) for c in range(d_out)))
                 continue
             entries = prod.entries()
             columns = [entries[c * nb:(c + 1) * nb] for c in range(d_out)]
@@ -1293,7 +1337,7 @@ def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tupl
             ints = [[sum(map(operator.mul, w_int[c], col)) for col in cols_int] for c in range(d_out)]
             if not row.plan and nb > OUT_TERMS_LIMIT:
                 block = _RowBlock(row, d_out, ints=ints, den=den * w_den)
-                out.append(tuple(block.entry(c) for c in range(d_out)))
+                out.append(tuple(ZERO if c in unread else block.entry(c) for c in range(d_out)))
                 continue
             columns = [[Fraction(v, den * w_den) for v in col] for col in ints]
         out.append(tuple(
@@ -1382,7 +1426,10 @@ def forget_rows() -> None:
 
 
 def _row_basis(r: Sequence[object]) -> _Basis:
-    """The :class:`_Basis` of a matrix row, shared while the row object lives."""
+    """The :class:`_Basis` of a matrix row, shared while the row object lives.  Only a tuple
+    is shared: a list could change between two products."""
+    if type(r) is not tuple:
+        return _Basis(r)
     hit = _BASES.get(id(r))
     if hit is None or hit[0] is not r:
         if len(_BASES) >= _BASES_LIMIT:
@@ -1462,6 +1509,7 @@ class _RowView(Lazy):
         self._paren = None
         self._inv = None
         self._recip = None
+        self._sign = None
         self.block = block
         self.col = col
 

@@ -16,6 +16,7 @@ call the step modules with the backend they are given.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -546,15 +547,26 @@ def _req(p: Mapping[str, Matrix | None], name: str) -> Matrix:
     return value
 
 
+_PAUSES = [0, False]  # passes running now, and whether the collector was on before the first
+_PAUSES_LOCK = threading.Lock()
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
+    """The cyclic collector off while any structured pass runs (in any thread), and back to
+    its earlier state when the last one ends."""
+    with _PAUSES_LOCK:
+        if _PAUSES[0] == 0:
+            _PAUSES[1] = gc.isenabled()
+            gc.disable()
+        _PAUSES[0] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _PAUSES_LOCK:
+            _PAUSES[0] -= 1
+            if _PAUSES[0] == 0 and _PAUSES[1]:
+                gc.enable()
 
 
 def _for_display(steps: tuple[Step, ...]) -> tuple[Step, ...]:
@@ -617,3 +629,11 @@ class _ShownStep(Step):
 
     value = _Shown()  # type: ignore[assignment]
     operands = _Shown()  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any :class:`Step` with the same fields (as shown)."""
+        if not isinstance(other, Step):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Step))
+
+    __hash__ = Step.__hash__

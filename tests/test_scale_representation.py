@@ -16,6 +16,7 @@ import gc
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 
 import pytest
 import sympy
@@ -31,6 +32,7 @@ from exacttransformer.lazy import Lazy
 from exacttransformer.model import Inputs, forward
 from exacttransformer.numbers import to_sig
 from exacttransformer.params import LayerParams, Params
+from exacttransformer.trace import Step
 
 R = sympy.Rational
 
@@ -88,16 +90,66 @@ def test_a_row_block_has_exactly_the_terms_of_the_entry_by_entry_product(seed: i
             assert to_sig(out[i][c], 40) == to_sig(expected, 40)
 
 
-def test_a_zero_column_kept_as_a_block_is_proven_zero() -> None:
-    atoms = [L.exp(L.const(k)) for k in range(1, 20)]
-    row = [sum(atoms[3 * j:3 * j + 3], L.const(0)) for j in range(6)]
-    w = [[L.const(1), L.const(0)] for _ in range(6)]
+def test_a_zero_column_of_a_block_is_proven_zero_and_an_unread_one_is_zero() -> None:
+    atoms = [L.exp(L.const(k)) for k in range(1, 26)]
+    row = [sum(atoms[3 * j:3 * j + 3], L.const(0)) for j in range(8)]
+    # column 1 cancels (+1, -1 on equal inputs); column 2 reads no input at all
+    row[1] = row[0]
+    assert len(L._basis(row)) > L.OUT_TERMS_LIMIT
+    w = [[L.const(1), L.const(0), L.const(0)] for _ in range(8)]
+    w[0][1], w[1][1] = L.const(1), L.const(-1)
     out = L.matmul([row], w)
-    zero = out[0][1]
-    assert isinstance(block_arg(zero), L._RowView)
-    assert STRUCTURED.sign(zero) == 0
+    hidden, unread = out[0][1], out[0][2]
+    assert isinstance(block_arg(hidden), L._RowView)
+    assert STRUCTURED.sign(hidden) == 0
+    assert to_sig(hidden, 10) == "0"
     assert STRUCTURED.sign(out[0][0]) == 1
-    assert to_sig(zero, 10) == "0"
+    assert unread == 0 and not unread.terms
+    with pytest.raises(ZeroDivisionError):
+        L.div(L.ONE, unread)
+
+
+def test_a_row_that_is_a_list_changed_in_place_is_not_served_from_the_row_cache() -> None:
+    a = [[L.exp(L.const(1)), L.const(2)]]
+    w = [[L.const(1)], [L.const(1)]]
+    first = L.matmul(a, w)[0][0]
+    a[0][0] = L.exp(L.const(5))
+    second = L.matmul(a, w)[0][0]
+    assert first == L.exp(L.const(1)) + 2
+    assert second == L.exp(L.const(5)) + 2
+
+
+def test_a_square_is_positive_by_structure_only_when_it_is_real() -> None:
+    be = STRUCTURED
+    e = be.exp(be.const(1))
+    root_of_negative = be.sqrt(be.sub(be.const(0), e))  # sqrt(-e): not real
+    with pytest.raises(ComputationError, match="not real"):
+        be.sign(be.add(be.dot([root_of_negative], [root_of_negative]), be.const(1)))
+    log_of_negative = be.log(be.sub(be.const(1), e))
+    with pytest.raises(ComputationError, match="not real"):
+        be.sign(be.add(be.dot([log_of_negative], [log_of_negative]), be.const(1)))
+    # a root whose argument was proven positive first (as a layer norm does) is real
+    positive = be.add(e, be.const(1))
+    assert be.sign(positive) == 1
+    root = be.sqrt(positive)
+    assert L._is_real(next(iter(root.atoms())))
+    dev = be.sub(root, e)
+    assert L._structurally_positive(be.add(be.dot([dev], [dev]), be.const(1)))
+
+
+def test_the_fixed_point_combination_encloses_exact_sums_with_negative_coefficients() -> None:
+    kernel = L._FixedKernel(40)
+    rng = random.Random(5)
+    for _ in range(200):
+        n = rng.randint(1, 6)
+        ints = [rng.randint(-50, 50) for _ in range(n)]
+        den = rng.randint(1, 30)
+        values = [Fraction(rng.randint(-10 ** 6, 10 ** 6), rng.randint(1, 10 ** 6)) for _ in range(n)]
+        encl = [kernel.rational(L.Q(v.numerator, v.denominator)) for v in values]
+        lo, hi = kernel.combination(ints, den, encl)
+        exact = sum((Fraction(c) * v for c, v in zip(ints, values, strict=True)), Fraction(0)) / den
+        assert Fraction(lo, 1 << 40) <= exact <= Fraction(hi, 1 << 40)
+        assert hi - lo <= sum(abs(c) for c in ints) + 2
 
 
 def test_a_variance_plus_a_positive_eps_is_positive_without_any_enclosure(
@@ -205,8 +257,8 @@ def test_a_model_past_the_block_limit_is_unchanged_in_canonical_form() -> None:
         without = forward(*args, backend=STRUCTURED)
     out_b = raw(with_blocks.get("out", 1, None))
     out_p = raw(without.get("out", 1, None))
-    kinds = {a.kind for row in out_b for x in row if isinstance(x, Lazy) for a in x.atoms()}
-    assert "paren" in kinds
+    ffn_rows = raw(with_blocks.get("ffn_pre", 1, None))
+    assert any(isinstance(a.arg, L._RowView) for row in ffn_rows for x in row for a in x.atoms())
     for rb, rp in zip(out_b, out_p, strict=True):
         for b, p in zip(rb, rp, strict=True):
             assert to_sig(b, 30) == to_sig(p, 30)
@@ -231,6 +283,9 @@ def test_a_structured_step_is_shown_when_first_read_and_the_same_as_before() -> 
     assert [label for label, _ in operands] == ["x", "ln1_mean", "ln1_var"]
     copy = dataclasses.replace(step, formula="changed")
     assert copy.value == shown and copy.formula == "changed"
+    plain = Step(**{f.name: getattr(step, f.name) for f in dataclasses.fields(Step)})
+    assert plain == step and step == plain and hash(plain) == hash(step)
+    assert copy != plain
 
 
 @pytest.mark.parametrize("enabled", [True, False])

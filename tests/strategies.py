@@ -60,18 +60,20 @@ hypothesis counts it as invalid, draws another, and fails the test if too many a
 """
 
 
-class _OverTime(Exception):
-    pass
+class _OverTime(BaseException):
+    """A ``BaseException``: sympy's numerical evaluation catches ``Exception`` in places, and
+    a time limit it swallowed would let one example run for ever."""
 
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`_OverTime` inside the block after ``seconds`` (SIGALRM; main thread)."""
+    """Raise :class:`_OverTime` inside the block after ``seconds``, and again every half
+    second until the block ends (SIGALRM; main thread)."""
     def expire(signum: int, frame: object) -> None:
         raise _OverTime
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
     try:
         yield
     finally:

@@ -92,7 +92,7 @@ def test_a_row_block_has_exactly_the_terms_of_the_entry_by_entry_product(seed: i
 
 def test_a_zero_column_of_a_block_is_proven_zero_and_an_unread_one_is_zero() -> None:
     atoms = [L.exp(L.const(k)) for k in range(1, 26)]
-    row = [sum(atoms[3 * j:3 * j + 3], L.const(0)) for j in range(8)]
+    row: list[Lazy] = [L.total(atoms[3 * j:3 * j + 3]) for j in range(8)]
     # column 1 cancels (+1, -1 on equal inputs); column 2 reads no input at all
     row[1] = row[0]
     assert len(L._basis(row)) > L.OUT_TERMS_LIMIT

@@ -24,17 +24,21 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..files import load
     from ..output import write_text
-    from ..render.jsonout import render_json
-    from ..render.markdown import render_markdown
-    from ..render.text import render_text
 
     trace = load(args.file).forward()
     token = token_index(trace.tokens, args.token)
+    # Only the renderer asked for is imported (the Markdown one brings the LaTeX forms).
     if args.format == "json":
+        from ..render.jsonout import render_json
+
         text = render_json(trace, digits=args.digits, token=token)
     elif args.format == "markdown":
+        from ..render.markdown import render_markdown
+
         text = render_markdown(trace, token=token, digits=args.digits)
     else:
+        from ..render.text import render_text
+
         text = render_text(trace, token=token, digits=args.digits)
     if args.output:
         write_text(args.output, text, force=args.force)

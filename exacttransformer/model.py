@@ -298,8 +298,14 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
 
 
 def _add_node(key: Key, a: Key, b: Key) -> Node:
-    return _node(key, [a, b], f"{a[0]} + {b[0]}", lambda be, i, p: add(be, i[0], i[1]),
-                 [("same",), ("same",)])
+    return _node(key, [a, b], f"{a[0]} + {b[0]}", _residual, [("same",), ("same",)])
+
+
+def _residual(be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
+    """``a + b`` elementwise, each sum in the backend's form for a value used many times: the
+    residual stream is read by every later layer, and the structured engine would otherwise
+    carry each layer's terms into all the following ones."""
+    return tuple(tuple(be.keep(x) for x in row) for row in add(be, ins[0], ins[1]))
 
 
 def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None) -> list[Node]:

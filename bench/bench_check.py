@@ -12,31 +12,22 @@ Run: ``python bench/bench_check.py``.
 from __future__ import annotations
 
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _timing import paired_ratio
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wall(cmd: list[str], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
     exe = shutil.which("exacttransformer")
     cli = [exe] if exe else [sys.executable, "-m", "exacttransformer"]
-    base = wall([sys.executable, "-c", "import sympy"])
-    ours = wall(cli + ["check", str(ROOT / "worked_examples" / "cat.toml")])
-    print(f"import sympy: {base:.3f} s; check cat.toml: {ours:.3f} s; ratio {ours / base:.2f} "
-          "(goal <= 1.5)")
+    ratio, ours, base = paired_ratio(cli + ["check", str(ROOT / "worked_examples" / "cat.toml")],
+                                     [sys.executable, "-c", "import sympy"], check=False)
+    print(f"import sympy: {base:.3f} s; check cat.toml: {ours:.3f} s; ratio {ratio:.2f} "
+          "(median of 7 alternating pairs; goal <= 1.5)")
     import exacttransformer as et
     from exacttransformer.check import check
 

@@ -13,22 +13,11 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 
 import sympy
-
-
-def wall(cmd: list[str], repeat: int) -> float:
-    """Median wall time of a whole process."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import wall
 
 
 def random_model(tokens: int, d: int, heads: int, layers: int, seed: int):

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from _timing import paired_ratio
+
 SIZES = [(3, 4, 1, 1), (8, 16, 2, 2), (16, 64, 4, 2), (16, 64, 4, 4)]
 GOALS = {(8, 16, 2, 2): "<= 2 s with sympy alone (exact + 25 digits)",
          (16, 64, 4, 2): "<= 1 s with flint, <= 60 s sympy alone (exact)",
@@ -78,27 +80,6 @@ def child(sizes: list[tuple[int, int, int, int]]) -> None:
     print(json.dumps({"flint": HAVE_FLINT}), flush=True)
     for s in sizes:
         print(json.dumps({"size": s, **measure(s)}), flush=True)
-
-
-def wall(cmd: list[str], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def paired_ratio(cmd: list[str], base_cmd: list[str], repeat: int = 7) -> tuple[float, float, float]:
-    """``cmd``'s wall time over ``base_cmd``'s, measured in alternating pairs (so that a load
-    change on the machine hits both), as the median of the pairs' ratios; and both medians."""
-    ratios, times, bases = [], [], []
-    for _ in range(repeat):
-        b, t = wall(base_cmd, 1), wall(cmd, 1)
-        bases.append(b)
-        times.append(t)
-        ratios.append(t / b)
-    return statistics.median(ratios), statistics.median(times), statistics.median(bases)
 
 
 def run_config(python: str, sizes: list[tuple[int, int, int, int]], growth: bool) -> dict:

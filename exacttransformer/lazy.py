@@ -166,6 +166,10 @@ class Lazy(CantSympify):
 
     def __init__(self, terms: dict[Monomial, Any]):
         self.terms = terms
+        self._no_caches()
+
+    def _no_caches(self) -> None:
+        """What is kept once known starts unknown (also for :class:`_RowView`)."""
         self._key: frozenset[tuple[Monomial, Any, Any]] | None = None
         self._paren: Lazy | None = None
         self._inv: bool | None = None
@@ -393,10 +397,14 @@ def total(xs: Iterable[Lazy]) -> Lazy:
         for m, c in x.terms.items():
             v = acc.get(m)
             acc[m] = c if v is None else v + c
+    return _collected(acc, any(x.has_reciprocal() for x in xs))
+
+
+def _collected(acc: dict[Monomial, Any], reciprocal: bool) -> Lazy:
+    """The number with the nonzero terms of ``acc``; the 1/S rule runs when an operand held a
+    reciprocal (otherwise no term can hold one)."""
     terms = {m: c for m, c in acc.items() if c != 0}
-    if any(x.has_reciprocal() for x in xs):
-        terms = _collapse(terms)
-    return Lazy(terms)
+    return Lazy(_collapse(terms) if reciprocal else terms)
 
 
 def _collapse(terms: dict[Monomial, Any]) -> dict[Monomial, Any]:
@@ -539,10 +547,7 @@ def _product(a: Lazy, b: Lazy) -> Lazy:
             v = xa * xb * f
             old = acc.get(m)
             acc[m] = v if old is None else old + v
-    terms = {m: c for m, c in acc.items() if c != 0}
-    if a.has_reciprocal() or b.has_reciprocal():
-        terms = _collapse(terms)
-    return Lazy(terms)
+    return _collected(acc, a.has_reciprocal() or b.has_reciprocal())
 
 
 def div(a: Lazy, b: Lazy) -> Lazy:
@@ -1284,10 +1289,7 @@ def _dot_of_monomials(xs: Sequence[Lazy], ys: Sequence[Lazy]) -> Lazy:
         v = cx * cy * f
         old = acc.get(m)
         acc[m] = v if old is None else old + v
-    terms = {m: c for m, c in acc.items() if c != 0}
-    if any(x.has_reciprocal() for x in xs) or any(y.has_reciprocal() for y in ys):
-        terms = _collapse(terms)
-    return Lazy(terms)
+    return _collected(acc, any(x.has_reciprocal() for x in xs) or any(y.has_reciprocal() for y in ys))
 
 
 def matmul(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) -> tuple[tuple[Lazy, ...], ...]:
@@ -1389,10 +1391,7 @@ class _Basis:
     def integer_columns(self) -> tuple[list[list[int]], int]:
         """The row as integer columns (one per basis monomial) over one denominator."""
         if self._ints is None:
-            den = 1
-            for x in self.xs:
-                for v in x.terms.values():
-                    den = den * v.denominator // math.gcd(den, v.denominator)
+            den = _common_denominator(v for x in self.xs for v in x.terms.values())
             cols = [[0] * len(self.xs) for _ in self.monos]
             for j, x in enumerate(self.xs):
                 for m, v in x.terms.items():
@@ -1466,8 +1465,7 @@ class _RowBlock:
         self._encl: dict[tuple[str, int], list[Any]] = {}
 
     def entry(self, c: int) -> Lazy:
-        at = Atom("paren", _RowView(self, c), next(_fresh))
-        return Lazy({((at, 1),): _ONE})
+        return _kept_whole(_RowView(self, c))
 
     def column(self, c: int) -> dict[Monomial, Any]:
         monos = self.basis.monos
@@ -1505,11 +1503,7 @@ class _RowView(Lazy):
     __slots__ = ("block", "col")
 
     def __init__(self, block: _RowBlock, col: int):  # noqa: D107 -- terms come later
-        self._key = None
-        self._paren = None
-        self._inv = None
-        self._recip = None
-        self._sign = None
+        self._no_caches()
         self.block = block
         self.col = col
 
@@ -1550,16 +1544,26 @@ def _cut(x: Lazy) -> Lazy:
     cannot separate from 0 and :func:`proven_zero` then proves 0 by expansion."""
     if len(x.terms) <= OUT_TERMS_LIMIT:
         return x
+    return _kept_whole(x)
+
+
+def _kept_whole(x: Lazy) -> Lazy:
+    """``x`` as one atom of its own, not interned (see :func:`_cut`)."""
     return Lazy({((Atom("paren", x, next(_fresh)), 1),): _ONE})
 
 
 def _integer_matrix(rows: list[list[Any]]) -> tuple[list[list[int]], int]:
     """Rational rows as integer rows over one common denominator."""
-    den = 1
-    for r in rows:
-        for v in r:
-            den = den * v.denominator // math.gcd(den, v.denominator)
+    den = _common_denominator(v for r in rows for v in r)
     return [[v.numerator * (den // v.denominator) for v in r] for r in rows], den
+
+
+def _common_denominator(values: Iterable[Any]) -> int:
+    """The least common multiple of the denominators of ``values`` (Fractions)."""
+    den = 1
+    for v in values:
+        den = den * v.denominator // math.gcd(den, v.denominator)
+    return den
 
 
 def _basis(xs: Sequence[Lazy]) -> dict[Monomial, int]:

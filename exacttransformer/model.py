@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from functools import partial
 from types import MappingProxyType
@@ -524,21 +524,11 @@ def forward(
     source: str = "",
 ) -> Trace:
     """Run the graph and return the trace of every node that could be computed."""
-    if backend.name == "structured":
-        # The structured engine makes millions of small objects that live as long as the
-        # trace; the cyclic collector's passes over them were about a third of a large
-        # forward pass.  It is paused here.  The only cycles the engine makes (a sum kept
-        # whole caches its atom, whose argument is the sum) are collected when it resumes.
-        from .lazy import forget_rows
-
-        try:
-            with _collector_paused():
-                steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
-        finally:
-            forget_rows()
-        steps = _for_display(steps)
-    else:
+    structured = backend.name == "structured"
+    with _structured_pass() if structured else nullcontext():
         steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
+    if structured:
+        steps = _for_display(steps)
     return Trace(
         steps=steps, tokens=inputs.tokens, kv_tokens=inputs.kv_tokens, config=config,
         backend=backend.name, title=title, source=source,
@@ -558,9 +548,18 @@ _PAUSES_LOCK = threading.Lock()
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic collector off while any structured pass runs (in any thread), and back to
-    its earlier state when the last one ends."""
+def _structured_pass() -> Iterator[None]:
+    """Around a structured engine's evaluation.
+
+    The engine makes millions of small objects that live as long as the trace; the cyclic
+    collector's passes over them were about a third of a large forward pass, so it is off
+    while any structured pass runs (in any thread) and back to its earlier state when the
+    last one ends.  The only cycles the engine makes (a sum kept whole caches its atom, whose
+    argument is the sum) are collected then.  The row bases shared within the pass are
+    dropped at its end.
+    """
+    from .lazy import forget_rows
+
     with _PAUSES_LOCK:
         if _PAUSES[0] == 0:
             _PAUSES[1] = gc.isenabled()
@@ -569,6 +568,7 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        forget_rows()
         with _PAUSES_LOCK:
             _PAUSES[0] -= 1
             if _PAUSES[0] == 0 and _PAUSES[1]:

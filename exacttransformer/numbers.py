@@ -599,7 +599,7 @@ def format_exact(x: Number) -> str:
         if x.size() > DISPLAY_LIMIT:  # the structured engine's large values: no closed form
             return repr(x)
         x = x.to_sympy()
-    if _longer_than(x, _ORDERED_LIMIT):
+    if node_count(x, _ORDERED_LIMIT + 1) > _ORDERED_LIMIT:
         # sympy orders the terms of a sum by evaluating them numerically, which takes minutes
         # on a gradient's closed form; a long form keeps sympy's own canonical order.
         return _ExactPrinter({"order": "none"}).doprint(x)
@@ -610,13 +610,19 @@ _ORDERED_LIMIT = 400
 """Closed forms with more nodes than this are printed in sympy's canonical term order."""
 
 
-def _longer_than(x: sympy.Basic, limit: int) -> bool:
+def node_count(x: sympy.Basic, cap: int) -> int:
+    """The nodes of a sympy tree (numbers, functions and operations each once), counted up
+    to ``cap`` (callers only ask "more than a limit?").
+
+    >>> node_count(sympy.sqrt(2), 100), node_count(sympy.exp(sympy.sqrt(2)) + 1, 3)
+    (3, 3)
+    """
     count = 0
     for _ in sympy.preorder_traversal(x):
         count += 1
-        if count > limit:
-            return True
-    return False
+        if count >= cap:
+            break
+    return count
 
 
 # --------------------------------------------------------------------------- certification

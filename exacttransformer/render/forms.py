@@ -31,7 +31,7 @@ from typing import Any
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..numbers import compare
+from ..numbers import compare, node_count
 
 SIZE_LIMIT = 60
 """Closed forms with more symbols than this are omitted (their decimals are shown)."""
@@ -130,12 +130,7 @@ def size(x: sympy.Basic, cap: int = 100_000) -> int:
     """
     if not isinstance(x, sympy.Basic):  # the structured engine's values (large by construction)
         return min(cap, x.size()) if hasattr(x, "size") else cap
-    count = 0
-    for _ in sympy.preorder_traversal(x):
-        count += 1
-        if count >= cap:
-            break
-    return count
+    return node_count(x, cap)
 
 
 # --------------------------------------------------------------------------- softmax

@@ -22,16 +22,14 @@ import pytest
 import sympy
 from hypothesis import given, note
 from strategies import Model, budget, exact_trace, models
-from test_structured import structured_trace
+from test_structured import random_block, structured_trace
 
 from exacttransformer import lazy as L
 from exacttransformer.backends import STRUCTURED
-from exacttransformer.config import ModelConfig
 from exacttransformer.errors import ComputationError
 from exacttransformer.lazy import Lazy
 from exacttransformer.model import Inputs, forward
 from exacttransformer.numbers import to_sig
-from exacttransformer.params import LayerParams, Params
 from exacttransformer.trace import Step
 
 R = sympy.Rational
@@ -235,23 +233,10 @@ def test_blocks_and_kept_whole_entries_change_no_value(m: Model) -> None:
         assert compared > 0
 
 
-def random_model(tokens: int, d: int, heads: int, layers: int,
-                 seed: int) -> tuple[ModelConfig, Params, Inputs]:
-    rng = random.Random(seed)
-
-    def mat(r: int, c: int) -> tuple:
-        return tuple(tuple(R(rng.randint(-4, 4), 4) for _ in range(c)) for _ in range(r))
-
-    lps = tuple(LayerParams(W_Q=mat(d, d), W_K=mat(d, d), W_V=mat(d, d), W_O=mat(d, d),
-                            W1=mat(d, 2 * d), W2=mat(2 * d, d)) for _ in range(layers))
-    cfg = ModelConfig(heads=heads, norm="pre", activation="gelu", mask="causal", norm_eps=R(1, 100000))
-    return cfg, Params(layers=lps), Inputs(given={("x", 0, None): mat(tokens, d)})
-
-
 def test_a_model_past_the_block_limit_is_unchanged_in_canonical_form() -> None:
     """A model large enough for blocks and kept-whole entries without any forcing, against
     the same model with them switched off."""
-    args = random_model(4, 8, 2, 2, seed=7)
+    args = random_block(4, 8, 2, 2, seed=7)
     with_blocks = forward(*args, backend=STRUCTURED)
     with out_terms_limit(10 ** 9):
         without = forward(*args, backend=STRUCTURED)
@@ -270,7 +255,7 @@ def test_a_model_past_the_block_limit_is_unchanged_in_canonical_form() -> None:
 
 
 def test_a_structured_step_is_shown_when_first_read_and_the_same_as_before() -> None:
-    args = random_model(3, 4, 1, 1, seed=3)
+    args = random_block(3, 4, 1, 1, seed=3)
     trace = forward(*args, backend=STRUCTURED)
     step = trace.get("ln1", 0, None)
     own = raw(step)
@@ -290,7 +275,7 @@ def test_a_structured_step_is_shown_when_first_read_and_the_same_as_before() -> 
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_the_cyclic_collector_is_restored_after_a_structured_pass(enabled: bool) -> None:
-    args = random_model(2, 4, 1, 1, seed=1)
+    args = random_block(2, 4, 1, 1, seed=1)
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()

@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from . import progress
+from .commands.common import add_watch
 from .engine import ENV as ENGINE_ENV
 from .errors import ExactTransformerError
 
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"exacttransformer.commands.{name}").add_parser(sub)
+    for command in sub.choices.values():
+        add_watch(command)
     return parser
 
 
@@ -50,8 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if engine is not None:  # --engine: for this run only (see exacttransformer.engine)
             os.environ[ENGINE_ENV] = engine
         module = importlib.import_module(f"exacttransformer.commands.{args.command}")
-        status: int = module.run(args)
+        # What was being done is read before watch() ends and forgets it.
+        doing = ""
+        try:
+            with progress.watch(quiet=args.quiet, timeout=args.timeout):
+                try:
+                    status: int = module.run(args)
+                except BaseException:
+                    doing = progress.describe()
+                    raise
+        except KeyboardInterrupt:
+            # Ctrl-C: output files are written whole or not at all, so nothing is left behind.
+            print(f"exacttransformer: interrupted{' while ' + doing if doing else ''}",
+                  file=sys.stderr)
+            return 130
         return status
+    except progress.TimedOut as exc:
+        print(f"exacttransformer: error: {exc}", file=sys.stderr)
+        return 2
     except ExactTransformerError as exc:
         print(f"exacttransformer: error: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from . import progress
 from .backends.base import Backend
 from .errors import ComputationError
 from .linalg import Matrix
@@ -41,6 +42,9 @@ from .trace import Dep, Key, Step
 
 StepFn = Callable[[Backend, Sequence[Matrix], Mapping[str, "Matrix | None"]], Matrix]
 Patch = Callable[[Key, Matrix], Matrix]
+Guard = Callable[[Key, Matrix], None]
+"""Called with each computed value; it may raise to stop the pass (the ``auto`` engine's
+size budget, :mod:`exacttransformer.engine`)."""
 
 
 @dataclass(frozen=True)
@@ -122,16 +126,20 @@ def evaluate(
     given: Mapping[Key, Matrix],
     backend: Backend,
     patch: Patch | None = None,
+    guard: Guard | None = None,
 ) -> tuple[Step, ...]:
     """Compute every node whose inputs are known; a given value wins over computing.
 
     ``patch(key, value)`` (the checker's replay) may replace elements of each value
-    before later nodes read it.
+    before later nodes read it; ``guard(key, value)`` sees each computed value first.
+    Each node is announced to :mod:`exacttransformer.progress` before it is computed.
     """
     known: dict[Key, Matrix] = {}
     steps: list[Step] = []
     convert = _converter(backend)
-    for node in nodes:
+    phase = "computing" if patch is None else "replaying"
+    for number, node in enumerate(nodes):
+        progress.at(phase, number, len(nodes), node.key, engine=backend.name)
         is_given = node.key in given
         if is_given:
             value = convert(given[node.key])
@@ -143,6 +151,8 @@ def evaluate(
                                                for k, v in node.params})
             except ZeroDivisionError as exc:
                 raise ComputationError(f"{node.key[0]}: division by zero ({exc})") from None
+            if guard is not None:
+                guard(node.key, value)
         else:
             continue
         formula = "given" if is_given else node.formula

@@ -39,3 +39,28 @@ def add_engine(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("auto", "sympy", "structured"), default=None,
                    help="exact engine: sympy trees, structured numbers for large models, or "
                         "auto by size (default; also EXACTTRANSFORMER_ENGINE)")
+
+
+def seconds(text: str) -> float:
+    """``--timeout``: a positive number of seconds.
+
+    >>> seconds("2.5")
+    2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_watch(p: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--timeout``, which every command takes (see exacttransformer.progress)."""
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line on stderr (it is shown only on a terminal, for work "
+                        "that takes over a second)")
+    p.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                   help="stop with status 2 after this many seconds, naming the step being "
+                        "computed")

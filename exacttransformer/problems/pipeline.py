@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .. import progress
 from .answers import answers_document, claims, variant_record
 from .generator import Request, Variant, check_request, draft_toml, make_variant, slugs
 from .moodle import quiz_document, variant_questions
@@ -65,8 +66,12 @@ def render_all(request: Request, moodle: bool = False, workers: int | None = Non
             enumerate(zip(request.students, slugs(request.students), strict=True), start=1)]
     total = len(jobs)
     workers = default_workers() if workers is None else max(1, workers)
+    out: list[Rendered] = []
     if workers == 1 or total < PARALLEL_FROM:
-        return _work(request, moodle, total, jobs)
+        for job in jobs:
+            progress.at("generating", job[0] - 1, total, f"variant {job[1]}")
+            out += _work(request, moodle, total, [job])
+        return out
     size = max(1, -(-total // (workers * 4)))
     chunks = [jobs[i:i + size] for i in range(0, total, size)]
     methods = multiprocessing.get_all_start_methods()
@@ -74,7 +79,10 @@ def render_all(request: Request, moodle: bool = False, workers: int | None = Non
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         results = pool.map(_work, [request] * len(chunks), [moodle] * len(chunks),
                            [total] * len(chunks), chunks)
-        return [r for part in results for r in part]
+        for part in results:  # in order, as the workers finish them
+            out += part
+            progress.at("generating", len(out) - 1, total, "variants")
+        return out
 
 
 def make_files(request: Request, moodle: bool = False, workers: int | None = None

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .. import progress
 from ..numbers import format_exact, to_sig
 from ..trace import Key, Step, Trace
 
@@ -163,6 +164,7 @@ def layout(trace: Trace, *, token: int | None = None, digits: int = 6) -> list[S
     """One view per step, in trace order."""
     views = []
     for n, step in enumerate(trace.steps, start=1):
+        progress.at("printing", n - 1, len(trace.steps), step.key)
         result = view_matrix(trace, step.name, step.value, digits, token)
         # A step whose rows are the keys' tokens reads every token's row.
         row_token = None if step.name in ROWS_ARE_KEYS else token

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import sympy
 
+from .. import progress
 from ..errors import ExactTransformerError, InputError
 from ..linalg import Matrix
 from ..numbers import to_fixed, to_sig
@@ -564,6 +565,7 @@ class _Builder:
         section: object = object()
         seen_layer = False
         for n, step in enumerate(trace.steps, start=1):
+            progress.at("printing", n - 1, len(trace.steps), step.key)
             if step.layer != section:
                 section = step.layer
                 if step.layer is None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import sympy
 
+from . import progress
 from .errors import ExactTransformerError, InputError
 from .files import Claim, Walkthrough, load
 from .graph import element_deps
@@ -334,7 +335,10 @@ class _Checker:
             for idx, p in printed:
                 self.replacement[(step.key, idx)] = p.value
         self.recomputed: dict[ElementRef, sympy.Expr] = {}
-        self.replay = walk.forward(patch=self._patch)
+        # The replay runs on the trace's engine (under auto, sympy may still outgrow its
+        # budget on the printed numbers, and then the structured engine replays).
+        self.replay = walk.forward(
+            patch=self._patch, engine="structured" if self.trace.backend == "structured" else None)
         self._frontier: dict[ElementRef, frozenset[ElementRef]] = {}
 
     def _patch(self, key: Key, value: Matrix) -> Matrix:
@@ -372,8 +376,9 @@ class _Checker:
                        key=lambda n: (position[self.items[n][1].key], n))
         judged: dict[int, ClaimResult] = {}
         last: dict[ElementRef, ElementResult] = {}
-        for n in order:
+        for done, n in enumerate(order):
             claim, step, printed = self.items[n]
+            progress.at("checking", done, len(order), f"{claim.where()} ({step.label()})")
             elements = []
             names: list[str] = []
             for idx, p in printed:

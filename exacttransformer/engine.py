@@ -4,9 +4,12 @@ Layer: orchestration.  Both engines are exact and give the same values and the s
 digits; they differ in working form and speed.  ``sympy`` keeps every value a sympy tree,
 which is what a textbook-sized example wants (readable closed forms, instant).  ``structured``
 (:mod:`exacttransformer.lazy`) keeps values as polynomials over shared atoms and scales to
-several layers, 16 tokens and d_model 64.  ``auto`` (the default) picks ``sympy`` for small
-models and ``structured`` from :data:`AUTO_THRESHOLD` on, or when a layer norm follows
-attention (see :func:`_norm_after_attention`).
+several layers, 16 tokens and d_model 64.  ``auto`` (the default) picks ``structured`` from
+:data:`AUTO_THRESHOLD` on, or when a layer norm follows attention (see
+:func:`_norm_after_attention`).  Otherwise it starts with ``sympy`` under a size budget
+(:data:`SYMPY_BUDGET`): the first value whose tree outgrows it stops the sympy pass, and the
+pass is run again with ``structured`` (see :func:`run`).  The budget counts tree nodes, so
+the choice is the same on every machine and for every run.
 
 The choice can be forced with ``--engine`` on the command line or the environment variable
 ``EXACTTRANSFORMER_ENGINE`` (``auto``, ``sympy`` or ``structured``).
@@ -15,10 +18,16 @@ The choice can be forced with ``--engine`` on the command line or the environmen
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
+
+import sympy
 
 from .backends import EXACT, STRUCTURED, Backend
 from .errors import InputError
+from .graph import Guard
+from .linalg import Matrix
+from .trace import Key, Trace
 
 ENGINES = ("auto", "sympy", "structured")
 ENV = "EXACTTRANSFORMER_ENGINE"
@@ -82,3 +91,87 @@ def _norm_after_attention(config: Any, params: Any, inputs: Any) -> bool:
         key[0] in ("q", "k", "scores", "weights") for key in inputs.given)
     normed = config.norm in ("pre", "post") or config.final_norm
     return attention and normed
+
+
+SYMPY_BUDGET = 600
+"""The largest sympy tree (nodes, a shared subtree counted at each use) ``auto`` lets a value
+have before it moves to the structured engine.
+
+The worked examples stay below 300.  Past a few thousand, sympy's automatic evaluation
+answers its assumption questions (is this sum zero? positive?) by evaluating the whole tree
+numerically, again at every operation, and the time grows faster than the size: a quotient
+of two 6,000-node sums took five seconds, a vocabulary softmax over them minutes, and a
+two-layer pre-norm model with a training step ran for hours.  The structured engine shares
+those subexpressions instead and gives the same values and digits.
+"""
+
+
+class OutgrewSympy(Exception):
+    """A value outgrew :data:`SYMPY_BUDGET` (``key``: the node; ``size``: its tree)."""
+
+    def __init__(self, key: Key, size: int):
+        super().__init__(f"{key[0]} outgrew the sympy budget ({size} > {SYMPY_BUDGET} nodes)")
+        self.key = key
+        self.size = size
+
+
+def tree_size(x: sympy.Basic, memo: dict[sympy.Basic, int]) -> int:
+    """Nodes of ``x`` as a tree (a shared subtree counts at each use), computed once per
+    distinct subtree, so it costs the size of the shared graph.
+
+    >>> e = sympy.exp(sympy.sqrt(2))
+    >>> tree_size(e, {}), tree_size(sympy.Add(e, e, evaluate=False), {})
+    (4, 9)
+    """
+    hit = memo.get(x)
+    if hit is not None:
+        return hit
+    stack: list[tuple[sympy.Basic, bool]] = [(x, False)]
+    while stack:
+        e, expanded = stack.pop()
+        if e in memo:
+            continue
+        if expanded:
+            memo[e] = 1 + sum(memo[a] for a in e.args)
+        else:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if a not in memo)
+    return memo[x]
+
+
+class SizeBudget:
+    """A :data:`~exacttransformer.graph.Guard` that raises :class:`OutgrewSympy` for the first
+    value with a tree over ``limit`` nodes."""
+
+    def __init__(self, limit: int = SYMPY_BUDGET):
+        self.limit = limit
+        self._memo: dict[sympy.Basic, int] = {}
+
+    def __call__(self, key: Key, value: Matrix) -> None:
+        for row in value:
+            for x in row:
+                if isinstance(x, sympy.Basic):
+                    size = tree_size(x, self._memo)
+                    if size > self.limit:
+                        raise OutgrewSympy(key, size)
+
+
+Attempt = Callable[[Backend, Guard | None], Trace]
+"""One forward pass with a given backend and guard."""
+
+
+def run(attempt: Attempt, config: Any, params: Any, inputs: Any, engine: str | None = None) -> Trace:
+    """The trace under the requested engine; ``auto`` moves from sympy to the structured
+    engine the moment a value outgrows :data:`SYMPY_BUDGET`."""
+    backend = choose(config, params, inputs, engine)
+    if backend is not EXACT or requested(engine) != "auto":
+        return attempt(backend, None)
+    try:
+        return attempt(EXACT, SizeBudget())
+    except OutgrewSympy:
+        return attempt(STRUCTURED, None)  # type: ignore[arg-type]
+
+
+def named(name: str) -> Backend:
+    """The backend a trace names (``trace.backend``): ``exact`` or ``structured``."""
+    return STRUCTURED if name == "structured" else EXACT  # type: ignore[return-value]

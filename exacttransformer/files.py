@@ -21,7 +21,7 @@ from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
 from .decoding import DecodingConfig
 from .errors import ExactTransformerError, InputError, LimitError
-from .graph import Patch
+from .graph import Guard, Patch
 from .linalg import Matrix, shape, transpose
 from .model import Inputs, forward
 from .numbers import parse_value, sign
@@ -113,15 +113,18 @@ class Walkthrough:
                 engine: str | None = None) -> Trace:
         """The trace of this walkthrough (file errors already ruled out).
 
-        Without a backend, the engine (:mod:`exacttransformer.engine`) is chosen by size.
+        Without a backend, the engine is chosen as :func:`exacttransformer.engine.run` says.
         """
-        if backend is None:
-            from .engine import choose
+        from .engine import run
 
-            backend = choose(self.config, self.params, self.inputs, engine)
+        def attempt(be: Backend, guard: Guard | None) -> Trace:
+            return forward(self.config, self.params, self.inputs, be, patch,
+                           title=self.title, source=self.source, guard=guard)
+
         try:
-            return forward(self.config, self.params, self.inputs, backend, patch,
-                           title=self.title, source=self.source)
+            if backend is not None:
+                return attempt(backend, None)
+            return run(attempt, self.config, self.params, self.inputs, engine)
         except InputError as exc:
             if exc.file is None:  # a step refused the file's input: name the file too
                 raise InputError(_bare(exc), file=self.path, key=exc.key) from None

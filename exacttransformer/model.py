@@ -35,7 +35,7 @@ from . import training as TR
 from .backends import EXACT
 from .backends.base import Backend
 from .config import ModelConfig
-from .graph import Node, Patch, StepFn, evaluate
+from .graph import Guard, Node, Patch, StepFn, evaluate
 from .linalg import Matrix, Vector, add, columns, shape
 from .params import LayerParams, Params
 from .tokens import Tokenization
@@ -522,11 +522,14 @@ def forward(
     *,
     title: str = "",
     source: str = "",
+    guard: Guard | None = None,
 ) -> Trace:
-    """Run the graph and return the trace of every node that could be computed."""
+    """Run the graph and return the trace of every node that could be computed
+    (``guard``: see :func:`exacttransformer.graph.evaluate`)."""
     structured = backend.name == "structured"
     with _structured_pass() if structured else nullcontext():
-        steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch)
+        steps = evaluate(build_graph(config, params, inputs), inputs.given, backend, patch,
+                         guard)
     if structured:
         steps = _for_display(steps)
     return Trace(

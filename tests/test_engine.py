@@ -1,0 +1,143 @@
+"""The ``auto`` engine: sympy under a size budget, then the structured engine (issue 12).
+
+The budget counts tree nodes, so the choice is the same on every machine.  Every worked
+example stays within it (its outputs stay byte-identical), and a small model whose sympy
+trees explode (the one that ran for hours before) moves to the structured engine at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sympy
+from strategies import time_limit
+
+import exacttransformer as et
+from exacttransformer.check import check
+from exacttransformer.engine import (
+    SYMPY_BUDGET,
+    OutgrewSympy,
+    SizeBudget,
+    choose,
+    named,
+    tree_size,
+)
+from exacttransformer.numbers import to_sig
+from exacttransformer.reference import reference_forward
+
+EXAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("worked_examples").glob("*.toml"))
+
+HANG = """
+title = "pre-norm, GELU, sinusoidal, tied, causal, two layers, two heads, one training step"
+[model]
+heads = 2
+norm = "pre"
+norm_eps = "1/100000"
+activation = "gelu"
+positional = "sinusoidal"
+tie_embeddings = true
+mask = "causal"
+learning_rate = "1/10"
+[input]
+vocab = ["a", "b", "c", "d", "e", "f"]
+tokens = ["a", "c", "e"]
+target = "b"
+E = [[1,0,-1,2],[0,1,1,-1],[2,-1,0,1],[1,1,0,0],[-1,2,1,0],[0,0,2,1]]
+[[layers]]
+W_Q = [[1,0,-1,2],[0,1,1,0],[2,0,1,-1],[1,1,0,0]]
+W_K = [[0,1,1,0],[1,0,2,1],[-1,1,0,1],[0,2,1,0]]
+W_V = [[1,1,0,-1],[0,2,1,0],[1,0,0,1],[2,-1,1,0]]
+W_O = [[1,0,0,1],[0,1,-1,0],[1,1,0,0],[0,0,1,2]]
+W1 = [[1,0,-1,2],[0,1,1,0],[2,0,1,-1],[1,1,0,0]]
+W2 = [[0,1,1,0],[1,0,2,1],[-1,1,0,1],[0,2,1,0]]
+[[layers]]
+W_Q = [[0,1,1,0],[1,0,2,1],[-1,1,0,1],[0,2,1,0]]
+W_K = [[1,0,-1,2],[0,1,1,0],[2,0,1,-1],[1,1,0,0]]
+W_V = [[2,-1,1,0],[1,1,0,-1],[0,2,1,0],[1,0,0,1]]
+W_O = [[0,0,1,2],[1,0,0,1],[0,1,-1,0],[1,1,0,0]]
+W1 = [[1,1,0,-1],[0,2,1,0],[1,0,0,1],[2,-1,1,0]]
+W2 = [[1,0,0,1],[0,1,-1,0],[1,1,0,0],[0,0,1,2]]
+"""
+"""Before issue 12, ``auto`` ran this with sympy for 143 minutes without a word."""
+
+
+def test_tree_size_counts_a_shared_subtree_at_each_use() -> None:
+    a = sympy.exp(sympy.sqrt(2))  # exp, pow, 2, 1/2: 4 nodes
+    assert tree_size(a, {}) == 4
+    assert tree_size(sympy.Integer(7), {}) == 1
+    memo: dict[sympy.Basic, int] = {}
+    b = sympy.Mul(a, a + 1, evaluate=False)  # Mul(a, Add(a, 1)): 1 + 4 + (1 + 4 + 1)
+    assert tree_size(b, memo) == 11
+    assert memo[a] == 4  # each distinct subtree counted once, reused
+
+
+def test_tree_size_of_a_deep_tree_needs_no_recursion() -> None:
+    x = sympy.Integer(1)
+    for k in range(3000):  # deeper than Python's recursion limit
+        x = sympy.exp(x, evaluate=False) if k % 2 else sympy.sqrt(x + 1, evaluate=False)
+    assert tree_size(x, {}) > 3000
+
+
+def test_the_budget_stops_at_the_first_value_over_it() -> None:
+    small = sympy.exp(sympy.sqrt(2))
+    big = sympy.Add(*[sympy.exp(sympy.sqrt(k)) for k in range(2, 2 + SYMPY_BUDGET)])
+    guard = SizeBudget()
+    guard(("scores", 0, 0), ((small, small),))  # within: nothing happens
+    with pytest.raises(OutgrewSympy) as caught:
+        guard(("weights", 1, 0), ((small, big),))
+    assert caught.value.key == ("weights", 1, 0)
+    assert caught.value.size == tree_size(big, {}) > SYMPY_BUDGET
+    SizeBudget(limit=10 ** 9)(("weights", 1, 0), ((big,),))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_worked_example_keeps_the_engine_its_size_gives(path: Path) -> None:
+    """No worked example reaches the budget, so each keeps its engine and its output."""
+    walk = et.load(path)
+    static = choose(walk.config, walk.params, walk.inputs, "auto")
+    assert walk.forward().backend == static.name
+
+
+def test_auto_moves_to_the_structured_engine_when_sympy_trees_explode() -> None:
+    walk = et.loads(HANG, "hang.toml")
+    assert choose(walk.config, walk.params, walk.inputs, "auto").name == "exact"  # by size
+    with time_limit(120):  # a safety net against a hang, not a timing assertion
+        trace = walk.forward()
+    assert trace.backend == "structured"
+    forced = walk.forward(engine="structured")
+    for a, b in zip(trace, forced, strict=True):
+        assert a.key == b.key
+        assert [[to_sig(x, 15) for x in r] for r in a.value] == \
+            [[to_sig(x, 15) for x in r] for r in b.value]
+    for row in trace.value("probs", None, None):
+        assert sum(row) == 1  # exactly
+
+
+def test_auto_under_the_budget_agrees_with_the_float_reference() -> None:
+    walk = et.loads(HANG, "hang.toml")
+    with time_limit(120):
+        trace = walk.forward()
+    ref = reference_forward(walk.config, walk.params, walk.inputs)
+    exact = [float(to_sig(p, 17)) for p in trace.value("probs", None, None)[-1]]
+    floats = ref[("probs", None, None)][-1]
+    # float64 through two pre-norm layers and a softmax: a few hundred roundings, each at most
+    # 2^-53 relative; 1e-12 is a generous bound for these well-conditioned probabilities.
+    assert all(abs(a - b) <= 1e-12 * abs(a) for a, b in zip(exact, floats, strict=True))
+
+
+def test_the_checker_replays_on_the_engine_that_made_the_trace() -> None:
+    walk = et.loads(HANG, "hang.toml")
+    with time_limit(120):
+        loss = walk.forward().value("loss", None, None)[0][0]
+    printed = to_sig(loss, 4)
+    claims = f'\n[[claims]]\nname = "loss"\nvalue = "{printed}"\n'
+    with time_limit(120):
+        report = check(et.loads(HANG + claims, "hang.toml"))
+    assert report.trace.backend == "structured"
+    assert [c.verdict for c in report.claims] == ["rounded"]
+
+
+def test_named_backends() -> None:
+    assert named("structured").name == "structured"
+    assert named("exact").name == "exact"

@@ -15,8 +15,6 @@ import sys
 from collections.abc import Sequence
 
 from . import progress
-from .commands.common import add_watch
-from .engine import ENV as ENGINE_ENV
 from .errors import ExactTransformerError
 
 COMMANDS = ("walkthrough", "check", "latex", "problems")
@@ -31,6 +29,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .commands.common import add_watch
+
     parser = _Parser(prog="exacttransformer",
                      description="Transformer arithmetic done exactly, every digit proven.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -43,11 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
     try:
+        # sympy is imported here (by the command modules), not when this module is: a Ctrl-C
+        # during the imports is then a clean exit too.
+        parser = build_parser()
         args = parser.parse_args(argv)
+        from .engine import ENV as ENGINE_ENV
     except SystemExit as exc:
         return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("exacttransformer: interrupted", file=sys.stderr)
+        return 130
     engine = getattr(args, "engine", None)
     saved = os.environ.get(ENGINE_ENV)
     try:

@@ -139,29 +139,18 @@ def test_timeout_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hang.toml"]
 
 
-def test_ctrl_c_exits_130_without_a_traceback_or_a_partial_file(tmp_path: Path) -> None:
-    out = tmp_path / "out.json"
-    proc = subprocess.Popen(_cli("walkthrough", str(_slow(tmp_path)), "--engine", "sympy",
-                                 "--format", "json", "-o", str(out)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    time.sleep(3)  # well into the sympy pass, which would take hours
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    assert "Traceback" not in stderr
-    assert stderr.startswith("exacttransformer: interrupted while computing ")
-    assert stdout == ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hang.toml"]
-
-
-def _on_a_terminal(args: list[str]) -> tuple[int, str]:
-    """Run ``args`` with stderr on a pseudo-terminal; its exit status and what it showed."""
+def _on_a_terminal(args: list[str], interrupt_when: str | None = None) -> tuple[int, str]:
+    """Run ``args`` with stderr on a pseudo-terminal; its exit status and what it showed.
+    With ``interrupt_when``, send SIGINT (Ctrl-C) once that text has been shown."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=slave, env=_env())
     os.close(slave)
     shown = b""
     while True:
+        if interrupt_when is not None and interrupt_when.encode() in shown:
+            proc.send_signal(signal.SIGINT)
+            interrupt_when = None
         ready, _, _ = select.select([master], [], [], 120)
         if not ready:
             proc.kill()
@@ -209,3 +198,36 @@ def test_a_time_limit_outside_the_main_thread_is_refused() -> None:
     worker.join()
     assert len(caught) == 1 and isinstance(caught[0], InputError)
     assert "--timeout" in str(caught[0]) and "main thread" in str(caught[0])
+
+
+def test_ctrl_c_exits_130_without_a_traceback_or_a_partial_file(tmp_path: Path) -> None:
+    """Ctrl-C once the work is under way: the progress line says it is computing."""
+    out = tmp_path / "out.json"
+    args = _cli("walkthrough", str(_slow(tmp_path)), "--engine", "sympy", "--format", "json",
+                "-o", str(out))
+    status, shown = _on_a_terminal(args, interrupt_when="computing")
+    assert status == 130
+    assert "Traceback" not in shown
+    assert "exacttransformer: interrupted while computing " in shown
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hang.toml"]
+
+
+def test_the_command_line_module_loads_no_sympy() -> None:
+    """The command-line module loads no sympy, so a Ctrl-C during the imports reaches
+    main(), which turns it into status 130."""
+    probe = "import sys, exacttransformer.cli; print('sympy' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert run.stdout.strip() == "False"
+
+
+def test_an_interrupt_during_the_imports_exits_130(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from exacttransformer import cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["walkthrough", "cat"]) == 130
+    assert capsys.readouterr().err == "exacttransformer: interrupted\n"

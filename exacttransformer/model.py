@@ -436,7 +436,8 @@ def _rope_nodes(config: ModelConfig, params: Params, inputs: Inputs) -> list[Nod
     if lp is None or lp.W_Q is None:
         return []
     d_head = shape(lp.W_Q)[1] // config.heads
-    rows = max(len(inputs.tokens), len(inputs.kv_tokens))
+    kv = inputs.given.get(("x_kv", None, None))
+    rows = max(len(inputs.tokens), len(inputs.kv_tokens), len(kv) if kv else 0)
     base = config.positional_base
     return [_node(("rope_angle", None, None), [], "p / base^(2i/d_head)",
                   lambda be, i, p: P.rope_angles(be, rows, d_head, base), [])]

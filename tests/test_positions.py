@@ -360,3 +360,26 @@ def test_the_trace_embeddings_against_torch_nn_embedding() -> None:
     layer = torch.nn.Embedding.from_pretrained(torch.tensor(table, dtype=torch.float64))
     assert layer(torch.tensor(ids)).tolist() == [
         [to_float(v) for v in row] for row in trace.value("embed", None, None)]
+
+
+def test_rope_with_more_keys_than_queries_rotates_key_j_by_position_j() -> None:
+    """Cross-attention under RoPE: ``x_kv`` (3 rows) is longer than the 2 query tokens, so
+    the angle table needs a row for every key position (it was cut at the tokens)."""
+    walk = loads("""
+[model]
+positional = "rope"
+[input]
+tokens = ["a", "b"]
+X = [[1, 0], [0, 1]]
+x_kv = [[1, 2], [-1, 1], [2, 0]]
+[weights]
+W_Q = [[1, 0], [0, 1]]
+W_K = [[1, 1], [0, 1]]
+W_V = [[1, 0], [0, 1]]
+""", "rope_kv.toml")
+    trace = walk.forward(backend=EXACT)
+    k_pre, k = trace.value("k_pre", 0, 0), trace.value("k", 0, 0)
+    angles = rope_angles(EXACT, 3, 2, I(10000))
+    assert len(k) == 3
+    assert k == rope(EXACT, k_pre, angles)
+    assert k[2] != k_pre[2]  # position 2 is turned by 2 radians

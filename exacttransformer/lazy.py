@@ -767,6 +767,10 @@ class _FixedKernel:
 
     name = "fixed"
     _GUARD = 32
+    _EXP_CAP = 1 << 20
+    """``exp`` of an interval reaching past this is not enclosed (e^(2^20) has 1.5 million bits
+    before the point): at a low precision a long computation's interval can be wide enough
+    that its exponential would be an integer of more digits than Python allows."""
 
     def __init__(self, prec: int):
         self.prec = prec
@@ -876,15 +880,20 @@ class _FixedKernel:
         if kind == "inv":
             return self.inverse(v)
         if kind == "exp":
+            if v[1] > self._EXP_CAP * self.unit:
+                return None  # no usable enclosure at this precision: try a higher one
             return self.monotone(mpf_exp, v)
         if kind == "erf":
             return self.monotone(mpf_erf, v)
         if kind == "tanh":
-            # tanh x = 1 - 2/(e^{2x} + 1), increasing
-            e = self.monotone(mpf_exp, (2 * v[0], 2 * v[1]))
+            # tanh x = 1 - 2/(e^{2x} + 1), increasing; an end past ±cap is bounded by ±1
+            cap = self._EXP_CAP * self.unit
+            ends = (min(max(v[0], -cap), cap), max(min(v[1], cap), -cap))
+            e = self.monotone(mpf_exp, (2 * ends[0], 2 * ends[1]))
             d = self.inverse((e[0] + self.unit, e[1] + self.unit))
             assert d is not None
-            return (self.unit - 2 * d[1], self.unit - 2 * d[0])
+            return (-self.unit if v[0] < -cap else self.unit - 2 * d[1],
+                    self.unit if v[1] > cap else self.unit - 2 * d[0])
         if kind == "sqrt":
             if v[1] < 0:
                 raise ComputationError("the square root of a negative number is not real")

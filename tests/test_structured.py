@@ -257,3 +257,18 @@ def test_a_softmax_gradient_sums_to_exactly_zero_along_a_row() -> None:
     c = L.total([L.mul(wi, gi) for wi, gi in zip(w, g, strict=True)])
     grad = [L.mul(wi, L.add(gi, L.neg(c))) for wi, gi in zip(w, g, strict=True)]
     assert L.total(grad) == 0
+
+
+def test_the_fixed_kernel_leaves_an_astronomical_exponential_unbounded() -> None:
+    """A wide interval at a low precision (here up to 2^200) has an exponential that no
+    Python integer can hold: it is left unbounded (the certifying loop then raises the
+    precision) instead of failing with OverflowError; tanh of it stays within [-1, 1]."""
+    k = L._FixedKernel(64)
+    huge = (-(1 << 264), 1 << 264)  # [-2^200, 2^200] in fixed point at 64 bits
+    assert k.apply("exp", huge) is None
+    lo, hi = k.apply("tanh", huge)
+    assert (lo, hi) == (-k.unit, k.unit)
+    lo, hi = k.apply("tanh", (1 << 264, 1 << 265))  # both ends past the cap: near 1
+    assert k.unit - (1 << 8) < lo <= hi == k.unit
+    e = k.apply("exp", (k.unit, k.unit))  # e itself, enclosed as before
+    assert e[0] * 10**18 // k.unit <= 2718281828459045235 <= e[1] * 10**18 // k.unit

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import progress
-from .errors import ExactTransformerError
+from .errors import ComputationError, ExactTransformerError
 
 COMMANDS = ("walkthrough", "check", "latex", "problems")
 """Sub-command modules in ``exacttransformer.commands``, in the order ``--help`` lists them."""
@@ -55,13 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("exacttransformer: interrupted", file=sys.stderr)
         return 130
     engine = getattr(args, "engine", None)
+    doing = ""  # what was being done, read before watch() ends and forgets it
     saved = os.environ.get(ENGINE_ENV)
     try:
         if engine is not None:  # --engine: for this run only (see exacttransformer.engine)
             os.environ[ENGINE_ENV] = engine
         module = importlib.import_module(f"exacttransformer.commands.{args.command}")
-        # What was being done is read before watch() ends and forgets it.
-        doing = ""
         try:
             with progress.watch(quiet=args.quiet, timeout=args.timeout):
                 try:
@@ -77,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except progress.TimedOut as exc:
         print(f"exacttransformer: error: {exc}", file=sys.stderr)
+        return 2
+    except ComputationError as exc:  # a step that cannot be carried out: say which
+        print(f"exacttransformer: error: {exc}{' (while ' + doing + ')' if doing else ''}",
+              file=sys.stderr)
         return 2
     except ExactTransformerError as exc:
         print(f"exacttransformer: error: {exc}", file=sys.stderr)

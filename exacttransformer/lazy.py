@@ -1174,6 +1174,8 @@ def proven_zero(x: Lazy) -> bool:
     """True when ``x`` is zero structurally or in canonical form; False when not proven."""
     if not x.terms:
         return True
+    if _known_sign(x):  # nonzero by structure (a sum of exponentials) or already proven
+        return False
     try:
         return not expand(x).terms
     except ComputationError:
@@ -1198,12 +1200,20 @@ def _structurally_positive(x: Lazy) -> bool:
             return False
         positive = True
         for a, p in m:
-            if a.kind not in _POSITIVE_KINDS:
+            if not _positive_atom(a):
                 if p < 0 or p % 2:
                     return False
                 positive = False
         strict = strict or positive
     return strict and all(_is_real(a) for a in x.atoms())
+
+
+def _positive_atom(a: Atom) -> bool:
+    """``e^a``, ``π``, and ``1/S`` or ``√S`` of an ``S`` known to be positive (a softmax's
+    denominator, a layer norm's ``var + eps``)."""
+    if a.kind in _POSITIVE_KINDS:
+        return True
+    return a.kind in ("inv", "sqrt") and a.arg is not None and _known_sign(a.arg) == 1
 
 
 def _known_sign(x: Lazy) -> int | None:
@@ -1214,6 +1224,12 @@ def _known_sign(x: Lazy) -> int | None:
     if x._sign is not None:
         return x._sign
     return 1 if _structurally_positive(x) else None
+
+
+def known_sign(x: Lazy) -> int | None:
+    """The sign of ``x`` where it is known without an enclosure (a rational, a sign already
+    proven, a sum of exponentials), else None."""
+    return _known_sign(x)
 
 
 def _is_real(a: Atom) -> bool:

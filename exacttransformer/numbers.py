@@ -66,7 +66,7 @@ from sympy.printing.str import StrPrinter
 
 from .errors import ComputationError, LimitError, NumberError
 from .interval import enclose_raw
-from .lazy import DISPLAY_LIMIT, Lazy, proven_zero
+from .lazy import DISPLAY_LIMIT, Lazy, known_sign, proven_zero
 from .lazy import const as lazy_const
 from .lazy import sign as lazy_sign
 
@@ -102,6 +102,10 @@ _ALLOWED = "sqrt, exp, log, ln, sin, cos, tanh, erf, pi, e"
 
 _PREC_START = 64
 _PREC_CAP = 8192
+_TINY_CAP = 1 << 17
+"""The most bits spent to see a number that is proven nonzero but tiny (down to about
+10^-39000), where the fixed-point enclosures of the structured engine need one bit for every
+leading zero."""
 
 _T = TypeVar("_T")
 _Raw = tuple[int, int, int, int]
@@ -647,6 +651,7 @@ def _certify(
     cap = max(_PREC_CAP, 4 * start)
     prec = start
     last: tuple[Fraction, Fraction] | None = None
+    nonzero = isinstance(x, Lazy) and bool(known_sign(x))
     while True:
         lo_raw, hi_raw = enclose_raw(x, prec)
         lo, hi = convert(lo_raw), convert(hi_raw)
@@ -654,6 +659,13 @@ def _certify(
             # Digits before the point need bits too: a large x (fixed point) raises the cap.
             magnitude = max(_raw_mag(lo_raw) if lo else 0, _raw_mag(hi_raw) if hi else 0, 0)
             cap = max(cap, 4 * (start + magnitude))
+            # So do the zeros after it: the structured engine's fixed-point enclosures see a
+            # tiny x (e^-15000) only at as many bits as it has leading zeros.
+            if lo > 0 or hi < 0:
+                zeros = -min(_raw_mag(lo_raw), _raw_mag(hi_raw))
+                cap = max(cap, min(2 * (start + zeros), _TINY_CAP))
+            elif nonzero:  # proven nonzero, yet within 2^-prec of 0: more bits will show it
+                cap = max(cap, min(2 * prec, _TINY_CAP))
             first = render(lo)
             if first == render(hi):
                 return first
@@ -686,9 +698,13 @@ def _proven_equal(x: sympy.Expr, b: Fraction) -> bool:
         if x.size() > DISPLAY_LIMIT:
             return False
         x = x.to_sympy()
+    if b == 0 and _nonzero(x):
+        return False
     diff = x - sympy.Rational(b.numerator, b.denominator)
     if diff == 0:
         return True
+    if node_count(diff, SIMPLIFY_LIMIT + 1) > SIMPLIFY_LIMIT:
+        return False
     try:
         if _is_algebraic(diff):
             t = sympy.Dummy("t")
@@ -696,6 +712,26 @@ def _proven_equal(x: sympy.Expr, b: Fraction) -> bool:
         return bool(sympy.simplify(diff) == 0)
     except Exception:  # noqa: BLE001 -- any failure of the algebra means "not proven"
         return False
+
+
+SIMPLIFY_LIMIT = 200
+"""The largest difference (tree nodes) handed to sympy's simplify to prove a tie: its time on a
+larger one (an exponential of a layer's long sums) has no useful bound, and a tie that only
+such algebra could prove is refused with a message instead of a wait."""
+
+
+def _nonzero(x: sympy.Expr) -> bool:
+    """``x != 0`` by its form alone: ``e^z`` is never 0, nor a product or power of nonzero
+    factors (no evaluation, so a tiny ``e^-655`` is cheap)."""
+    if x.is_Rational:
+        return x != 0
+    if isinstance(x, sympy.exp) or x in (sympy.pi, sympy.E):
+        return True
+    if x.is_Mul:
+        return all(_nonzero(f) for f in x.args)
+    if x.is_Pow:
+        return _nonzero(x.base)
+    return False
 
 
 def _is_algebraic(x: sympy.Basic) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 import sympy
 
+from . import asked as AS
 from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
 from .decoding import DecodingConfig
@@ -259,6 +260,9 @@ class _Loader:
         self.check_fit(config, params, inputs)
         inputs = self.journey(inputs, inp, data.get("decoding"), config, params, tokenization)
         claims = self.claims(data.get("claims", []), config, params, inputs)
+        wanted = AS.asked_names(c.name for c in claims)
+        if wanted:
+            inputs = replace(inputs, asked=wanted)
         return Walkthrough(path=self.name, config=config, params=params, inputs=inputs,
                            claims=claims, title=title, source=source, target=target)
 
@@ -463,8 +467,13 @@ class _Loader:
             name = c.get("name")
             if not isinstance(name, str):
                 raise self.error(f"{where}.name", "missing or not a string: which node is claimed")
-            if name not in NODE_NAMES and not name.startswith(NAME_PREFIXES):
-                raise self.error(f"{where}.name", f"unknown node {name!r}; {suggest(name, NODE_NAMES)}")
+            problem = AS.name_problem(name)
+            if problem is not None:
+                raise self.error(f"{where}.name", problem)
+            if (name not in NODE_NAMES and not name.startswith(NAME_PREFIXES)
+                    and not AS.is_asked_name(name)):
+                raise self.error(f"{where}.name", f"unknown node {name!r}; "
+                                                  f"{suggest(name, NODE_NAMES + AS.FORMS)}")
             token = c.get("token")
             if isinstance(token, bool) or (token is not None and not isinstance(token, str | int)):
                 raise self.error(f"{where}.token", "expected a token text or a 0-based index")

@@ -116,6 +116,8 @@ class Inputs:
     target: int | None = None
     decoding: D.DecodingConfig | None = None
     analogy: tuple[str, str, str] | None = None
+    asked: frozenset[str] = frozenset()
+    """Names of nodes that exist only when a claim asks for them (:mod:`.asked`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "given", MappingProxyType(dict(self.given)))
@@ -509,7 +511,7 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
     nodes += G.geometry_nodes(params, inputs)
     if inputs.target is not None:
         nodes.append(TR.loss_node(inputs.target))
-        nodes += TR.backward_nodes(nodes, config, params)
+        nodes += TR.backward_nodes(nodes, config, params, inputs.asked)
     return tuple(nodes)
 
 

@@ -468,8 +468,10 @@ def _param_value(params: Params, name: str, layer: int | None) -> Matrix | None:
     return value if isinstance(value[0], tuple) else (tuple(value),)
 
 
-def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params) -> list[Node]:
-    """``grad.*`` of every node the loss depends on, of every parameter, and ``new.*``."""
+def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params,
+                   asked: frozenset[str] = frozenset()) -> list[Node]:
+    """``grad.*`` of every node the loss depends on, of every parameter, and ``new.*``
+    (and ``delta.*`` for the weights whose update a claim names: see :func:`update_nodes`)."""
     by_key = {n.key: n for n in nodes}
     loss = ("loss", None, None)
     if loss not in by_key:
@@ -505,15 +507,33 @@ def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params) -
             continue
         out.append(_param_node(key, full, parts,
                                f"how the loss changes with each entry of the weight {name}"))
-        news.append(Node(
-            key=param_key(name, key[1], "new"), inputs=(key,),
-            formula=f"{name} − learning_rate · grad.{name}",
-            fn=lambda be, i, p, full=full: _step(  # type: ignore[misc]
-                be, as_backend(be, full), i[0], lr),
-            deps=(("same",),),
-            params=((name, full), ("learning_rate", ((lr,),))),
-            meaning=f"{name} after one step of gradient descent"))
+        news += update_nodes(name, key[1], full, lr, f"delta.{name}" in asked)
     return out + news
+
+
+def update_nodes(name: str, layer: int | None, full: Matrix, lr: Num,
+                 with_delta: bool) -> list[Node]:
+    """``new.<name>``, and before it ``delta.<name>`` = ``−learning_rate · grad.<name>``
+    when a claim names the update (then ``new`` adds the delta, so that the replay carries
+    a printed update into the new weight)."""
+    grad = param_key(name, layer)
+    new = param_key(name, layer, "new")
+    rate = ("learning_rate", ((lr,),))
+    meaning = f"{name} after one step of gradient descent"
+    if not with_delta:
+        return [Node(key=new, inputs=(grad,), formula=f"{name} − learning_rate · grad.{name}",
+                     fn=lambda be, i, p: _step(be, as_backend(be, full), i[0], lr),
+                     deps=(("same",),), params=((name, full), rate), meaning=meaning)]
+    delta = param_key(name, layer, "delta")
+    return [
+        Node(key=delta, inputs=(grad,), formula=f"−learning_rate · grad.{name}",
+             fn=lambda be, i, p: _step(be, zeros(be, *shape(full)), i[0], lr),
+             deps=(("same",),), params=(rate,),
+             meaning=f"the change of {name} in one step of gradient descent"),
+        Node(key=new, inputs=(delta,), formula=f"{name} + delta.{name}",
+             fn=lambda be, i, p: add_all(be, [as_backend(be, full), i[0]]),
+             deps=(("same",),), params=((name, full),), meaning=meaning),
+    ]
 
 
 def _step(be: Backend, w: Matrix, g: Matrix, lr: Num) -> Matrix:

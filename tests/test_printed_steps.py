@@ -6,6 +6,8 @@ the verdicts a source's printed numbers get, including the replay through the ne
 
 from __future__ import annotations
 
+import json
+
 import sympy
 
 import exacttransformer as et
@@ -25,9 +27,9 @@ W2  = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]]
 """
 
 
-def claim(name: str, value: str | list[str], token: str | None = None) -> str:
-    v = f'"{value}"' if isinstance(value, str) else "[" + ", ".join(f'"{x}"' for x in value) + "]"
-    where = f'token = "{token}"\n' if token is not None else ""
+def claim(name: str, value: str | list[str], token: str | int | None = None) -> str:
+    v = json.dumps(value)
+    where = f"token = {json.dumps(token)}\n" if token is not None else ""
     return f'[[claims]]\nname = "{name}"\n{where}value = {v}\n'
 
 
@@ -52,3 +54,53 @@ def test_scores_multiplied_by_a_printed_reciprocal_drift_from_it() -> None:
     assert report.claims[1].rests_on_names == ("scale",)
     # The same numbers with no printed scale to rest on are wrong.
     assert verdicts(CAT + claim("scaled_scores", ["2.13", "1.42", "1.42"], "cat")) == ["wrong"]
+
+
+# --- 5. the update itself: delta.<param> = −learning_rate · grad.<param> ------------------------
+
+HEAD = """
+[model]
+learning_rate = "1/2"
+[input]
+final = [[1, 2]]
+target = 0
+[weights]
+W_U = [[1, 0], [0, 1]]
+"""
+
+
+def test_delta_is_minus_the_learning_rate_times_the_gradient() -> None:
+    text = HEAD + claim("delta.W_U", ["0", "0"], 0)
+    trace = et.loads(text, "t.toml").forward()
+    grad = trace.value("grad.W_U", None, None)
+    delta = trace.value("delta.W_U", None, None)
+    new = trace.value("new.W_U", None, None)
+    half = sympy.Rational(1, 2)
+    assert delta == tuple(tuple(-half * g for g in row) for row in grad)
+    assert all(sympy.simplify(n - (w + d)) == 0 for rn, rw, rd in
+               zip(new, ((1, 0), (0, 1)), delta, strict=True)
+               for n, w, d in zip(rn, rw, rd, strict=True))
+    # Without a claim on it there is no delta node, and new.W_U is W_U − lr · grad as before.
+    plain = et.loads(HEAD, "t.toml").forward()
+    assert plain.find("delta.W_U", None, None) is None
+    assert plain.find("new.W_U", None, None).formula == "W_U − learning_rate · grad.W_U"
+
+
+def test_a_printed_update_is_carried_into_the_new_weight() -> None:
+    # grad.W_U[0] = [-0.731…, 0.731…]; printed -0.7 and 0.7, so delta = 0.35 (exact 0.3655…)
+    # and the new weight 1.35: both drift from the source's own rounded gradient.
+    text = (HEAD + claim("grad.W_U", ["-0.7", "0.7"], 0) + claim("delta.W_U", ["0.35", "-0.35"], 0)
+            + claim("new.W_U", ["1.35", "-0.35"], 0))
+    report = check(et.loads(text, "t.toml"))
+    assert [c.verdict for c in report.claims] == ["rounded", "drift", "drift"]
+    assert report.claims[2].rests_on_names == ("delta.W_U",)
+
+
+def test_an_update_of_an_unknown_weight_is_refused_with_the_valid_names() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        et.loads(HEAD + claim("delta.W_X", "0"), "t.toml")
+    assert "claims[0].name" in str(info.value) and "W_U" in str(info.value)

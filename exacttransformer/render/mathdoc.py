@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import sympy
@@ -33,6 +33,7 @@ from ..errors import ExactTransformerError, InputError
 from ..linalg import Matrix
 from ..numbers import to_fixed, to_sig
 from ..trace import Key, Step, Trace
+from . import asked_forms
 from .forms import (
     SIZE_LIMIT,
     SoftmaxForm,
@@ -410,6 +411,9 @@ class _Builder:
             return r"\nabla_{" + self.symbol(name[5:], head, None) + "}"
         if name.startswith("new."):
             return sup(self.symbol(name[4:], head, None), r"\mathrm{new}")
+        asked = asked_forms.symbol(self, name, head)
+        if asked is not None:
+            return asked
         numbered = _numbered(name)
         if numbered is not None:
             return NUMBERED_SYMBOLS[numbered[0]].replace("{}", numbered[1])
@@ -542,6 +546,10 @@ class _Builder:
         if shown is None:
             return None
         return Shown(shown.tex, shown.width, approx=True, elided=shown.elided)
+
+    def piece(self, text: str) -> Shown:
+        """A short piece of LaTeX for a substitution line."""
+        return Shown(text, width(text, "display"))
 
     def operand(self, view: _View, budget: float, *, transpose: bool = False) -> Shown:
         """An operand for the substitution line: exact where it fits, else decimals."""
@@ -935,6 +943,8 @@ class _Builder:
         name = step.name
         budget = self.opts.budget - 60
         special = getattr(self, f"_f_{name}", None)
+        if asked_forms.formula(self, step, result, ops, budget) is not None:
+            special = partial(asked_forms.formula, self)
         if special is not None:
             found: tuple[str, list[tuple[str, Shown]], list[tuple[Run, ...]]] | None = \
                 special(step, result, ops, budget)
@@ -1303,6 +1313,9 @@ def _title(name: str) -> str:
                                   if base in TITLES else base)
     if name.startswith("new."):
         return "Updated " + name[4:]
+    asked = asked_forms.title(name)
+    if asked is not None:
+        return asked
     numbered = _numbered(name)
     if numbered is not None:
         return NUMBERED_TITLES[numbered[0]].format(numbered[1])

@@ -1,0 +1,39 @@
+"""The nodes of tests/test_printed_steps.py against PyTorch, where torch has the operation.
+
+Bound: |exact − torch| <= 1e-9 · max(1, |exact|): a handful of float64 operations on numbers
+of order 1 (as in tests/test_torch_journey.py); the exact side is a certified float.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_torch_journey import torch_loss, weights_of
+
+import exacttransformer as et
+from exacttransformer.numbers import to_float
+
+torch = pytest.importorskip("torch")
+
+EXAMPLES = Path(__file__).parent.parent / "worked_examples"
+
+
+def close(exact: object, got: object) -> bool:
+    want = torch.tensor([[to_float(x) for x in row] for row in exact], dtype=torch.float64)  # type: ignore[attr-defined]
+    return bool(torch.allclose(want, got.reshape(want.shape), rtol=1e-9, atol=1e-9))  # type: ignore[attr-defined]
+
+
+def test_delta_is_the_change_torch_sgd_makes() -> None:
+    text = (EXAMPLES / "journey_training_step.toml").read_text()
+    text += '\n[[claims]]\nname = "delta.W1"\nvalue = "0"\n[[claims]]\nname = "delta.E"\nvalue = "0"\n'
+    walk = et.loads(text, "journey.toml")
+    trace = walk.forward()
+    w = weights_of(walk)
+    before = {k: t.detach().clone() for k, t in w.items()}
+    optimizer = torch.optim.SGD(list(w.values()), lr=to_float(walk.config.learning_rate))
+    torch_loss(walk, w).backward()
+    optimizer.step()
+    for name, layer in (("W1", 0), ("E", None)):
+        change = w[(name, layer)].detach() - before[(name, layer)]
+        assert close(trace.value(f"delta.{name}", layer, None), change), name

@@ -29,6 +29,11 @@ DELTA = "delta."
 """``delta.<param>`` = ``−learning_rate · grad.<param>``: the update itself."""
 
 
+PRODUCTS = tuple(f"{n}_product" for n in
+                 ("q", "k", "v", "q_pre", "k_pre", "attn_out", "ffn_pre", "ffn_out", "logits"))
+"""``<node>_product``: the product ``x W`` of a linear step before its bias is added."""
+
+
 def _delta_problem(name: str) -> str | None:
     param = name[len(DELTA):]
     if param in PARAM_NAMES:
@@ -50,7 +55,7 @@ def name_problem(name: str) -> str | None:
 
 def is_asked_name(name: str) -> bool:
     """Whether ``name`` is a node that exists only when a claim asks for it."""
-    return name.startswith(DELTA)
+    return name.startswith(DELTA) or name in PRODUCTS
 
 
 def asked_names(names: Iterable[str]) -> frozenset[str]:
@@ -58,5 +63,5 @@ def asked_names(names: Iterable[str]) -> frozenset[str]:
     return frozenset(n for n in names if is_asked_name(n) and name_problem(n) is None)
 
 
-FORMS = ("delta.<weight>",)
+FORMS = ("delta.<weight>",) + PRODUCTS
 """How the names of this module look, for messages that list the valid names."""

@@ -36,7 +36,7 @@ from .backends import EXACT
 from .backends.base import Backend
 from .config import ModelConfig
 from .graph import Node, Patch, StepFn, evaluate
-from .linalg import Matrix, Vector, add, columns, shape
+from .linalg import Matrix, Vector, add, add_bias, columns, shape
 from .params import LayerParams, Params
 from .tokens import Tokenization
 from .trace import Dep, Key, Step, Trace
@@ -179,6 +179,29 @@ def _linear(w: str, b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, 
     return A.project(be, ins[0], weight, _vec(p, b))
 
 
+def _add_bias(b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
+    return add_bias(be, ins[0], _vec(p, b))
+
+
+def _linear_nodes(key: Key, src: Key, w: tuple[str, Matrix | None], b: tuple[str, Matrix | None],
+                  asked: frozenset[str]) -> list[Node]:
+    """``key = src W + b`` as one node; or, when a claim names ``<name>_product``, the
+    product ``src W`` and then ``+ b`` as two (docs/nodes.md: products before the bias)."""
+    wn, (bn, bm) = w[0], b
+    name = key[0]
+    if f"{name}_product" not in asked:
+        return [_node(key, [src], f"{src[0]} {wn}{_plus(bn, bm)}", partial(_linear, wn, bn),
+                      [("row",)], params=[w, b], required=[wn])]
+    prod: Key = (f"{name}_product", key[1], key[2])
+    return [
+        Node(key=prod, inputs=(src,), formula=f"{src[0]} {wn}", fn=partial(_linear, wn, bn),
+             deps=(("row",),), params=(w,), required=(wn,),
+             meaning=f"the product {src[0]} {wn}, before the bias {bn} is added"),
+        _node(key, [prod], f"{prod[0]}{_plus(bn, bm)}", partial(_add_bias, bn), [("same",)],
+              params=[b]),
+    ]
+
+
 def _layernorm_out(eps: object, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
     gamma = next((v for k, v in p.items() if k.startswith("gamma")), None)
     beta = next((v for k, v in p.items() if k.startswith("beta")), None)
@@ -234,7 +257,8 @@ def _scale_nodes(config: ModelConfig, layer: int) -> list[Node]:
     return nodes
 
 
-def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) -> list[Node]:
+def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
+                     asked: frozenset[str] = frozenset()) -> list[Node]:
     heads = config.heads
     x_in: Key = ("attn_in", layer, None)
     scale_k: Key = ("scale", layer, None)
@@ -247,9 +271,7 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
             bm = _bias_slice(getattr(lp, b), h, heads)
             rotated = rope and name in ("q", "k")
             key: Key = (f"{name}_pre" if rotated else name, layer, h)
-            nodes.append(_node(key, [src], f"{src[0]} {w}{_plus(b, bm)}",
-                               partial(_linear, w, b), [("row",)],
-                               params=[(w, wm), (b, bm)], required=[w]))
+            nodes += _linear_nodes(key, src, (w, wm), (b, bm), asked)
             if rotated:
                 angle: Key = ("rope_angle", None, None)
                 nodes.append(_node((name, layer, h), [key, angle],
@@ -292,10 +314,8 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
     nodes.append(_node(("concat", layer, None), z_keys,
                        "[" + ", ".join(f"z_{h}" for h in range(heads)) + "]",
                        lambda be, i, p: A.concat(i), cat_deps))
-    nodes.append(_node(("attn_out", layer, None), [("concat", layer, None)],
-                       f"concat W_O{_plus('b_O', lp.b_O)}", partial(_linear, "W_O", "b_O"),
-                       [("row",)], params=[("W_O", lp.W_O), ("b_O", _as_row(lp.b_O))],
-                       required=["W_O"]))
+    nodes += _linear_nodes(("attn_out", layer, None), ("concat", layer, None),
+                           ("W_O", lp.W_O), ("b_O", _as_row(lp.b_O)), asked)
     return nodes
 
 
@@ -310,7 +330,8 @@ def _residual(be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]
     return tuple(tuple(be.keep(x) for x in row) for row in add(be, ins[0], ins[1]))
 
 
-def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None) -> list[Node]:
+def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None,
+                 asked: frozenset[str] = frozenset()) -> list[Node]:
     L = layer
     k = lambda n: (n, L, None)  # noqa: E731
     nodes: list[Node] = []
@@ -324,7 +345,7 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         nodes.append(_node(k("attn_in"), [k("ln1")], "ln1", _identity("attn_in"), [("same",)]))
     else:
         nodes.append(_node(k("attn_in"), [k("x")], "x", _identity("attn_in"), [("same",)]))
-    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"))
+    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"), asked)
     nodes.append(_add_node(k("resid_mid"), k("x"), k("attn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln1", L, k("resid_mid"), *ln1)
@@ -336,15 +357,13 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         stream = k("resid_mid")
     ffn_src = k("ln2") if config.norm == "pre" else stream
     nodes.append(_node(k("ffn_in"), [ffn_src], ffn_src[0], _identity("ffn_in"), [("same",)]))
-    nodes.append(_node(k("ffn_pre"), [k("ffn_in")], f"ffn_in W1{_plus('b1', lp.b1)}",
-                       partial(_linear, "W1", "b1"), [("row",)],
-                       params=[("W1", lp.W1), ("b1", _as_row(lp.b1))], required=["W1"]))
+    nodes += _linear_nodes(k("ffn_pre"), k("ffn_in"), ("W1", lp.W1), ("b1", _as_row(lp.b1)),
+                           asked)
     act = config.activation
     nodes.append(_node(k("ffn_act"), [k("ffn_pre")], f"{act}(ffn_pre)",
                        lambda be, i, p: F.activate(be, i[0], act), [("same",)]))
-    nodes.append(_node(k("ffn_out"), [k("ffn_act")], f"ffn_act W2{_plus('b2', lp.b2)}",
-                       partial(_linear, "W2", "b2"), [("row",)],
-                       params=[("W2", lp.W2), ("b2", _as_row(lp.b2))], required=["W2"]))
+    nodes += _linear_nodes(k("ffn_out"), k("ffn_act"), ("W2", lp.W2), ("b2", _as_row(lp.b2)),
+                           asked)
     nodes.append(_add_node(k("resid_post"), stream, k("ffn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln2", L, k("resid_post"), *ln2)
@@ -463,10 +482,8 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
                            lambda be, i, p: LG.tied(be, i[0], _req(p, "E")), [("row",)],
                            params=[("E", table)]))
     else:
-        nodes.append(_node(g("logits"), [g("final")], f"final W_U{_plus('b_U', params.b_U)}",
-                           lambda be, i, p: LG.unembed(be, i[0], p["W_U"], _vec(p, "b_U")),  # type: ignore[arg-type]
-                           [("row",)], params=[("W_U", params.W_U), ("b_U", _as_row(params.b_U))],
-                           required=["W_U"]))
+        nodes += _linear_nodes(g("logits"), g("final"), ("W_U", params.W_U),
+                               ("b_U", _as_row(params.b_U)), inputs.asked)
     temp = config.temperature
     nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
                        lambda be, i, p: LG.scaled_logits(be, i[0], _req(p, "T")[0][0]), [("same",)],
@@ -505,7 +522,7 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
                              meaning="the hidden states the keys and values read"))
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
-        nodes += _layer_nodes(config, layer, lp, kv)
+        nodes += _layer_nodes(config, layer, lp, kv, inputs.asked)
     nodes += _head_nodes(config, params, ("out", len(layers) - 1, None), inputs)
     nodes += D.decoding_nodes(config, params, inputs)
     nodes += G.geometry_nodes(params, inputs)

@@ -103,6 +103,19 @@ def _projection(w: FloatMatrix | None, b: Row | None) -> Callable[..., FloatMatr
     return lambda x: linear(x, w, b)
 
 
+def _linear(run: _Run, key: Key, src: Key, w: FloatMatrix | None, b: Row | None,
+            asked: frozenset[str]) -> None:
+    """``key = src w + b``; split into the product and ``+ b`` when the file asks for
+    ``<name>_product`` (the node a source prints before it adds the bias)."""
+    prod = f"{key[0]}_product"
+    if prod not in asked:
+        run.node(key, [src], _projection(w, b))
+        return
+    run.node((prod, key[1], key[2]), [src], _projection(w, None))
+    run.node(key, [(prod, key[1], key[2])],
+             lambda m: m if b is None else [[x + y for x, y in zip(r, b, strict=True)] for r in m])
+
+
 def plus(a: FloatMatrix, b: FloatMatrix) -> FloatMatrix:
     """Elementwise ``a + b``."""
     return [[x + y for x, y in zip(ra, rb, strict=True)] for ra, rb in zip(a, b, strict=True)]
@@ -336,7 +349,8 @@ def _norm(run: _Run, config: ModelConfig, prefix: str, layer: int | None, src: K
              lambda x, mu, var: normalize(x, mu, var, eps, gamma, beta))
 
 
-def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key) -> None:
+def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key,
+               asked: frozenset[str]) -> None:
     heads = config.heads
     W = {name: _mat(getattr(lp, name)) for name in ("W_Q", "W_K", "W_V", "W_O")}
     B = {name: _vec(getattr(lp, name)) for name in ("b_Q", "b_K", "b_V", "b_O")}
@@ -356,7 +370,7 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key)
         for name, src in (("q", ("attn_in", L, None)), ("k", kv), ("v", kv)):
             w = _cols(W[f"W_{name.upper()}"], h, heads)
             b = _part(B[f"b_{name.upper()}"], h, heads)
-            run.node(hk(name, h), [src], _projection(w, b))
+            _linear(run, hk(name, h), src, w, b, asked)
         run.node(hk("scores", h), [hk("q", h), hk("k", h)], lambda q, k: matmul(q, transpose(k)))
         run.node(hk("scaled_scores", h), [hk("scores", h), scale_k],
                  lambda s, c: [[x * c[0][0] for x in row] for row in s])
@@ -370,10 +384,11 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key)
         run.node(hk("z", h), [hk("weights", h), hk("v", h)], matmul)
     run.node(("concat", L, None), [("z", L, h) for h in range(heads)],
              lambda *zs: [[x for z in parts for x in z] for parts in zip(*zs, strict=True)])
-    run.node(("attn_out", L, None), [("concat", L, None)], _projection(W["W_O"], B["b_O"]))
+    _linear(run, ("attn_out", L, None), ("concat", L, None), W["W_O"], B["b_O"], asked)
 
 
-def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | None) -> None:
+def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | None,
+           asked: frozenset[str] = frozenset()) -> None:
     def k(name: str) -> Key:
         return (name, L, None)
 
@@ -386,7 +401,7 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
         run.node(k("attn_in"), [k("ln1")], ident)
     else:
         run.node(k("attn_in"), [k("x")], ident)
-    _attention(run, config, L, lp, kv if kv is not None else k("attn_in"))
+    _attention(run, config, L, lp, kv if kv is not None else k("attn_in"), asked)
     run.node(k("resid_mid"), [k("x"), k("attn_out")], plus)
     stream = k("resid_mid")
     if config.norm == "post":
@@ -396,9 +411,9 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
         _norm(run, config, "ln2", L, k("resid_mid"), g2, b2n)
     run.node(k("ffn_in"), [k("ln2") if config.norm == "pre" else stream], ident)
     act = ACTIVATIONS[config.activation]
-    run.node(k("ffn_pre"), [k("ffn_in")], _projection(_mat(lp.W1), _vec(lp.b1)))
+    _linear(run, k("ffn_pre"), k("ffn_in"), _mat(lp.W1), _vec(lp.b1), asked)
     run.node(k("ffn_act"), [k("ffn_pre")], lambda h: [[act(v) for v in r] for r in h])
-    run.node(k("ffn_out"), [k("ffn_act")], _projection(_mat(lp.W2), _vec(lp.b2)))
+    _linear(run, k("ffn_out"), k("ffn_act"), _mat(lp.W2), _vec(lp.b2), asked)
     run.node(k("resid_post"), [stream, k("ffn_out")], plus)
     if config.norm == "post":
         _norm(run, config, "ln2", L, k("resid_post"), g2, b2n)
@@ -407,7 +422,8 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
         run.node(k("out"), [k("resid_post")], ident)
 
 
-def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key) -> None:
+def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key,
+                asked: frozenset[str] = frozenset()) -> None:
     """``final``, ``logits`` and the softmax over the vocabulary at ``temperature``."""
     def g(name: str) -> Key:
         return (name, None, None)
@@ -423,7 +439,7 @@ def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key) -> No
     if tied and params.E is not None:
         run.node(g("logits"), [g("final")], _projection(transpose(to_floats(params.E)), None))
     else:
-        run.node(g("logits"), [g("final")], _projection(_mat(params.W_U), _vec(params.b_U)))
+        _linear(run, g("logits"), g("final"), _mat(params.W_U), _vec(params.b_U), asked)
     temperature = to_float(config.temperature)
     run.node(g("scaled_logits"), [g("logits")],
              lambda s: [[x / temperature for x in row] for row in s])
@@ -444,6 +460,9 @@ NAMES = frozenset((
     "ffn_in", "ffn_pre", "ffn_act", "ffn_out", "resid_post", "out",
     "lnf_mean", "lnf_var", "lnf", "final", "logits", "scaled_logits", "shifted_logits",
     "exp_logits", "exp_logits_sum", "probs",
+    # asked for by a claim (docs/nodes.md, "Numbers that walkthroughs print between the steps")
+    "q_product", "k_product", "v_product", "attn_out_product", "ffn_pre_product",
+    "ffn_out_product", "logits_product",
 ))
 """The node names this reference computes: SPEC §3 up to ``probs`` (not decoding, the loss
 or gradients; and ``positional = "rope"`` is refused with :class:`NotImplementedError`)."""
@@ -474,8 +493,8 @@ def reference_forward(
         raise NotImplementedError("the float reference does not implement RoPE")
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
-        _layer(run, config, layer, lp, kv)
-    _vocab_head(run, config, params, ("out", len(layers) - 1, None))
+        _layer(run, config, layer, lp, kv, inputs.asked)
+    _vocab_head(run, config, params, ("out", len(layers) - 1, None), inputs.asked)
     return run.values()
 
 

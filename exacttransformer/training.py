@@ -90,6 +90,16 @@ VECTORS = frozenset(LAYER_VECTORS + MODEL_VECTORS)
 Fn = Callable[[Backend, Sequence[Matrix]], Matrix]
 
 
+def _is_linear(name: str) -> bool:
+    """``x W (+ b)``, or the product ``x W`` alone (``q_product``: docs/nodes.md)."""
+    return name in LINEAR or (name.endswith("_product") and name[:-len("_product")] in LINEAR)
+
+
+def _adds_bias(c: Node) -> bool:
+    """The second half of a split linear step: ``<name>_product + b``."""
+    return bool(c.inputs) and c.inputs[0][0] == f"{c.key[0]}_product"
+
+
 def grad_key(key: Key) -> Key:
     return (f"grad.{key[0]}", key[1], key[2])
 
@@ -191,7 +201,7 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
     src = c.inputs[idx]
     if src[0] in NO_GRAD:
         return None
-    if name in IDENTITY or name in ADDITION or name == "x":
+    if name in IDENTITY or name in ADDITION or name == "x" or _adds_bias(c):
         return Contribution(((g, ("same",)),), lambda be, v: v[0], g[0])
     if name in ("q", "k") and len(c.inputs) == 2 and c.inputs[1][0] == "rope_angle":
         if idx != 0:
@@ -199,7 +209,7 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("pair",)), (c.inputs[1], ("half",))),
                             lambda be, v: P.rope(be, v[0], v[1][:len(v[0])], inverse=True),
                             f"rope⁻¹({g[0]})")
-    if name in LINEAR:
+    if _is_linear(name):
         w_name, w = c.params[0]
         if w is None:
             return None
@@ -355,7 +365,7 @@ def param_contributions(c: Node, config: ModelConfig) -> list[tuple[str, Contrib
     g = grad_key(c.key)
     out: list[tuple[str, Contribution]] = []
     params = [(p, v) for p, v in c.params if v is not None]
-    if name in LINEAR:
+    if _is_linear(name):
         x = c.inputs[0]
         heads = config.heads if c.key[2] is not None else 1
         h = c.key[2] or 0

@@ -104,3 +104,97 @@ def test_an_update_of_an_unknown_weight_is_refused_with_the_valid_names() -> Non
     with pytest.raises(InputError) as info:
         et.loads(HEAD + claim("delta.W_X", "0"), "t.toml")
     assert "claims[0].name" in str(info.value) and "W_U" in str(info.value)
+
+
+# --- 2. products before the bias: <node>_product ------------------------------------------------
+
+BIASED = """
+[model]
+learning_rate = "1/2"
+[input]
+vocab = ["a", "b", "c"]
+tokens = ["a", "b"]
+target = "c"
+E = [[1, 0, 2], [0, 1, -1], [1, 1, 0]]
+[weights]
+W_Q = [[1, 0], [0, 1], [1, 1]]
+W_K = [[0, 1], [1, 0], [1, -1]]
+W_V = [[1, 1], [0, 1], [1, 0]]
+W_O = [[1, 0, 1], [0, 1, 0]]
+W1  = [[1, 0], [0, 1], [1, -1]]
+W2  = [[1, 0, 0], [0, 1, 1]]
+W_U = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+b_Q = ["1/2", 0]
+b_K = [0, "-1/2"]
+b_V = [1, 0]
+b_O = [0, 1, 0]
+b1  = ["1/4", -1]
+b2  = [0, 0, "1/2"]
+b_U = [1, 0, -1]
+"""
+
+LINEAR_NODES = ("q", "k", "v", "attn_out", "ffn_pre", "ffn_out", "logits")
+
+
+def products_asked() -> str:
+    return BIASED + "".join(claim(f"{n}_product", "0", 0) for n in LINEAR_NODES)
+
+
+def test_each_product_plus_its_bias_is_the_node() -> None:
+    asked = et.loads(products_asked(), "t.toml").forward()
+    plain = et.loads(BIASED, "t.toml").forward()
+    for name in LINEAR_NODES:
+        layer, head = (None, None) if name == "logits" else (0, 0 if name in "qkv" else None)
+        prod = asked.find(f"{name}_product", layer, head)
+        assert prod is not None and plain.find(f"{name}_product", layer, head) is None
+        whole = asked.find(name, layer, head)
+        assert whole is not None and whole.inputs == (prod.key,)
+        bias = dict(whole.operands)
+        b = next(v for k, v in bias.items() if k.startswith("b"))[0]
+        assert tuple(tuple(x + y for x, y in zip(r, b, strict=True)) for r in prod.value) \
+            == whole.value == plain.find(name, layer, head).value
+
+
+def test_splitting_a_linear_step_changes_no_gradient() -> None:
+    asked = et.loads(products_asked(), "t.toml").forward()
+    plain = et.loads(BIASED, "t.toml").forward()
+    grads = [s for s in plain if s.name.startswith(("grad.", "new."))]
+    assert len(grads) > 20
+    for s in grads:
+        other = asked.find(s.name, s.layer, s.head)
+        assert other is not None and all(
+            sympy.simplify(a - b) == 0 for ra, rb in zip(s.value, other.value, strict=True)
+            for a, b in zip(ra, rb, strict=True)), s.name
+
+
+def test_the_float_reference_computes_the_products() -> None:
+    from exacttransformer.numbers import to_float
+    from exacttransformer.reference import reference_forward
+
+    walk = et.loads(products_asked(), "t.toml")
+    ref = reference_forward(walk.config, walk.params, walk.inputs)
+    trace = walk.forward()
+    for name in LINEAR_NODES:
+        for key in [k for k in ref if k[0] == f"{name}_product"]:
+            exact = [[to_float(x) for x in r] for r in trace._index[key].value]
+            assert all(abs(a - b) <= 1e-12 for ra, rb in zip(exact, ref[key], strict=True)
+                       for a, b in zip(ra, rb, strict=True)), key
+    assert {k[0] for k in ref} >= {f"{n}_product" for n in LINEAR_NODES}
+
+
+def test_a_wrong_product_is_carried_into_the_biased_node() -> None:
+    text = """
+[input]
+tokens = ["a", "b"]
+ffn_in = [[1, 2], [0, 1]]
+[weights]
+W1 = [["0.5", "-1"], [1, "0.25"]]
+b1 = ["0.1", "-0.2"]
+W2 = [[1], [2]]
+""" + claim("ffn_pre_product", ["1.1", "0.35"], "b") + claim("ffn_pre", ["1.2", "0.15"], "b")
+    # x W1 for b is [1, 0.25]: both printed numbers are wrong, and adding the bias
+    # [0.1, −0.2] to them gives the printed 1.2 and 0.15 (exact 1.1 and 0.05): carried.
+    report = check(et.loads(text, "t.toml"))
+    got = [[e.verdict for e in c.elements] for c in report.claims]
+    assert got == [["wrong", "wrong"], ["carried", "carried"]]
+    assert report.claims[1].rests_on_names == ("ffn_pre_product",)

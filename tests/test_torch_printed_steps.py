@@ -37,3 +37,16 @@ def test_delta_is_the_change_torch_sgd_makes() -> None:
     for name, layer in (("W1", 0), ("E", None)):
         change = w[(name, layer)].detach() - before[(name, layer)]
         assert close(trace.value(f"delta.{name}", layer, None), change), name
+
+
+def test_products_before_the_bias_are_torch_linear_without_bias() -> None:
+    from test_printed_steps import LINEAR_NODES, products_asked
+
+    walk = et.loads(products_asked(), "t.toml")
+    trace = walk.forward()
+    for name in LINEAR_NODES:
+        prod = next(s for s in trace if s.name == f"{name}_product")
+        (src_name, x), (w_name, w) = prod.operands
+        x_t = torch.tensor([[to_float(v) for v in r] for r in x], dtype=torch.float64)
+        w_t = torch.tensor([[to_float(v) for v in r] for r in w], dtype=torch.float64)
+        assert close(prod.value, torch.nn.functional.linear(x_t, w_t.T)), name

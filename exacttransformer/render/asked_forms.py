@@ -9,25 +9,31 @@ Only the new nodes come here, so existing files render as before.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..trace import Step
 from .forms import tex
 
-TITLES = {"delta": "Update of {}"}
+PRODUCT = "_product"
 
 
-def title(name: str) -> str | None:
-    """The heading of an asked-for node (None: not one)."""
+def title(name: str, titles: Mapping[str, str]) -> str | None:
+    """The heading of an asked-for node (None: not one); ``titles`` are the other nodes'."""
     if name.startswith("delta."):
-        return TITLES["delta"].format(name[len("delta."):])
+        return f"Update of {name[len('delta.'):]}"
+    if name.endswith(PRODUCT):
+        base = name[:-len(PRODUCT)]
+        return f"{titles.get(base, base)} before the bias"
     return None
 
 
-def symbol(doc: Any, name: str, head: int | None) -> str | None:
+def symbol(doc: Any, name: str, head: int | None, row: int | None) -> str | None:
     """The symbol of an asked-for node (None: not one)."""
     if name.startswith("delta."):
         return r"\Delta " + doc.symbol(name[len("delta."):], head, None)
+    if name.endswith(PRODUCT):
+        return r"\check{" + doc.symbol(name[:-len(PRODUCT)], head, row) + "}"
     return None
 
 
@@ -40,6 +46,10 @@ def formula(doc: Any, step: Step, result: Any, ops: list[Any], budget: float) ->
         return f, [("", doc.piece("-" + _paren(tex(rate.value[0][0])))),
                    (r"\cdot", doc.operand(grad, budget))], [
             (("math", r"\eta"), ("text", " is the learning rate."),)]
+    if step.inputs and step.inputs[0][0] == name + PRODUCT and len(ops) == 2:
+        prod, bias = ops
+        return (f"{prod.symbol} + {bias.symbol}",
+                [("", doc.operand(prod, budget)), ("+", doc.operand(bias, budget))], [])
     if name.startswith("new.") and step.inputs and step.inputs[0][0].startswith("delta."):
         delta, weight = ops[0], ops[1]
         return (f"{weight.symbol} + {delta.symbol}",

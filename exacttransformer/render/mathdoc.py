@@ -411,7 +411,7 @@ class _Builder:
             return r"\nabla_{" + self.symbol(name[5:], head, None) + "}"
         if name.startswith("new."):
             return sup(self.symbol(name[4:], head, None), r"\mathrm{new}")
-        asked = asked_forms.symbol(self, name, head)
+        asked = asked_forms.symbol(self, name, head, row)
         if asked is not None:
             return asked
         numbered = _numbered(name)
@@ -1313,7 +1313,7 @@ def _title(name: str) -> str:
                                   if base in TITLES else base)
     if name.startswith("new."):
         return "Updated " + name[4:]
-    asked = asked_forms.title(name)
+    asked = asked_forms.title(name, TITLES)
     if asked is not None:
         return asked
     numbered = _numbered(name)

@@ -13,8 +13,8 @@ Docs: ``docs/nodes.md``, "Numbers that walkthroughs print between the steps".
 
 >>> name_problem("delta.W_Q") is None, name_problem("delta.W9") is not None
 (True, True)
->>> sorted(asked_names(["delta.W1", "q", "grad.W1"]))
-['delta.W1']
+>>> sorted(asked_names(["delta.W1", "q", "grad.W1", "mean(ln1)"]))
+['delta.W1', 'mean(ln1)']
 """
 
 from __future__ import annotations
@@ -34,6 +34,32 @@ PRODUCTS = tuple(f"{n}_product" for n in
 """``<node>_product``: the product ``x W`` of a linear step before its bias is added."""
 
 
+STATISTICS = ("rowsum", "mean", "var", "std")
+"""``<statistic>(<node>)``: a statistic of each row of a node (module :mod:`.stats`)."""
+
+
+def parse_statistic(name: str) -> tuple[str, str] | None:
+    """``("rowsum", "weights")`` for ``"rowsum(weights)"``; None for a name of another form.
+
+    >>> parse_statistic("var(ln1)"), parse_statistic("ln1")
+    (('var', 'ln1'), None)
+    """
+    stat, paren, rest = name.partition("(")
+    if not paren or not rest.endswith(")") or not stat.isidentifier():
+        return None
+    return stat, rest[:-1].strip()
+
+
+def _statistic_problem(stat: str, inner: str, node_names: tuple[str, ...]) -> str | None:
+    if stat not in STATISTICS:
+        return (f"unknown statistic {stat!r} in {stat}({inner}); the statistics are: "
+                f"{', '.join(STATISTICS)}")
+    if inner not in node_names and inner not in PRODUCTS:
+        return (f"unknown node {inner!r} in {stat}({inner}); a statistic reads one of: "
+                f"{', '.join(node_names + PRODUCTS)}")
+    return None
+
+
 def _delta_problem(name: str) -> str | None:
     param = name[len(DELTA):]
     if param in PARAM_NAMES:
@@ -42,26 +68,36 @@ def _delta_problem(name: str) -> str | None:
             f"delta.<weight>, with <weight> one of: {', '.join(PARAM_NAMES)}")
 
 
-def name_problem(name: str) -> str | None:
+def name_problem(name: str, node_names: tuple[str, ...] = ()) -> str | None:
     """What is wrong with ``name`` as one of this module's claim names (None: nothing).
 
-    Names that are not this module's names return None too: the caller checks those
-    against SPEC §3.
+    ``node_names`` are the nodes a statistic may read.  Names that are not this module's
+    names return None too: the caller checks those against SPEC §3.
     """
     if name.startswith(DELTA):
         return _delta_problem(name)
+    parsed = parse_statistic(name)
+    if parsed is not None:
+        return _statistic_problem(*parsed, node_names)
     return None
 
 
 def is_asked_name(name: str) -> bool:
     """Whether ``name`` is a node that exists only when a claim asks for it."""
-    return name.startswith(DELTA) or name in PRODUCTS
+    return name.startswith(DELTA) or name in PRODUCTS or parse_statistic(name) is not None
 
 
 def asked_names(names: Iterable[str]) -> frozenset[str]:
     """The names among ``names`` that add nodes to the graph."""
-    return frozenset(n for n in names if is_asked_name(n) and name_problem(n) is None)
+    out: set[str] = set()
+    for n in names:
+        if is_asked_name(n):
+            out.add(n)
+            parsed = parse_statistic(n)
+            if parsed is not None and is_asked_name(parsed[1]):
+                out.add(parsed[1])  # the statistic of a product needs the product
+    return frozenset(out)
 
 
-FORMS = ("delta.<weight>",) + PRODUCTS
+FORMS = ("delta.<weight>", "<statistic>(<node>)") + PRODUCTS
 """How the names of this module look, for messages that list the valid names."""

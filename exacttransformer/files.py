@@ -467,7 +467,7 @@ class _Loader:
             name = c.get("name")
             if not isinstance(name, str):
                 raise self.error(f"{where}.name", "missing or not a string: which node is claimed")
-            problem = AS.name_problem(name)
+            problem = AS.name_problem(name, NODE_NAMES)
             if problem is not None:
                 raise self.error(f"{where}.name", problem)
             if (name not in NODE_NAMES and not name.startswith(NAME_PREFIXES)

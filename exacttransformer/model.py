@@ -31,6 +31,7 @@ from . import geometry as G
 from . import logits as LG
 from . import norm as N
 from . import positions as P
+from . import stats as ST
 from . import training as TR
 from .backends import EXACT
 from .backends.base import Backend
@@ -529,7 +530,7 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
     if inputs.target is not None:
         nodes.append(TR.loss_node(inputs.target))
         nodes += TR.backward_nodes(nodes, config, params, inputs.asked)
-    return tuple(nodes)
+    return tuple(ST.statistic_nodes(nodes, inputs.asked))
 
 
 def forward(

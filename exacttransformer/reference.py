@@ -495,7 +495,27 @@ def reference_forward(
     for layer, lp in enumerate(layers):
         _layer(run, config, layer, lp, kv, inputs.asked)
     _vocab_head(run, config, params, ("out", len(layers) - 1, None), inputs.asked)
+    _statistics(run, inputs.asked)
     return run.values()
+
+
+def _row_stat(stat: str, row: Row) -> float:
+    d = len(row)
+    mu = math.fsum(row) / d
+    spread = math.fsum((x - mu) ** 2 for x in row) / d
+    return {"rowsum": math.fsum(row), "mean": mu, "var": spread, "std": math.sqrt(spread)}[stat]
+
+
+def _statistics(run: _Run, asked: frozenset[str]) -> None:
+    """``rowsum(node)``, ``mean(node)``, ``var(node)``, ``std(node)`` asked for by claims."""
+    for name in sorted(asked):
+        stat, paren, rest = name.partition("(")
+        if not paren:
+            continue
+        inner = rest[:-1]
+        for key in [k for k, _, _ in run.specs if k[0] == inner]:
+            run.node((name, key[1], key[2]), [key],
+                     lambda m, stat=stat: [[_row_stat(stat, r)] for r in m])
 
 
 def reference_loss(config: ModelConfig, params: Params, inputs: Inputs) -> float:

@@ -198,3 +198,76 @@ W2 = [[1], [2]]
     got = [[e.verdict for e in c.elements] for c in report.claims]
     assert got == [["wrong", "wrong"], ["carried", "carried"]]
     assert report.claims[1].rests_on_names == ("ffn_pre_product",)
+
+
+# --- 4. statistics of a node's rows: rowsum(...), mean(...), var(...), std(...) -----------------
+
+NORM = """
+[model]
+norm = "pre"
+norm_eps = "1e-5"
+[input]
+tokens = ["a", "b"]
+x = [[1, 2, 3, 4], [2, 2, 2, 6]]
+"""
+
+
+def test_the_statistics_of_a_layer_norm_output_are_exact() -> None:
+    text = NORM + claim("mean(ln1)", ["0", "0"]) + claim("var(ln1)", ["1", "1"]) \
+        + claim("std(x)", ["1.118", "1.732"]) + claim("rowsum(x)", ["10", "12"])
+    trace = et.loads(text, "t.toml").forward()
+    eps = sympy.Rational(1, 100000)
+    assert trace.value("mean(ln1)", 0) == ((0,), (0,))
+    var_x = (sympy.Rational(5, 4), sympy.Integer(3))
+    assert trace.value("var(ln1)", 0) == tuple((v / (v + eps),) for v in var_x)
+    assert trace.value("std(x)", 0) == ((sympy.sqrt(5) / 2,), (sympy.sqrt(3),))
+    assert trace.value("rowsum(x)", 0) == ((10,), (12,))
+    assert verdicts(text) == ["exact", "rounded", "rounded", "exact"]
+    # Each statistic comes right after the node it reads; none without a claim on it.
+    names = [s.name for s in trace]
+    at = names.index("x")
+    assert names[at + 1:at + 3] == ["rowsum(x)", "std(x)"]
+    assert not any("(" in s.name for s in et.loads(NORM, "t.toml").forward())
+
+
+def test_a_row_sum_of_printed_weights_drifts_from_them() -> None:
+    # Each row of the weights sums to exactly 1; the three printed weights of "cat" (rounded
+    # to three decimals) sum to 0.999, which is what a source adding its own numbers prints.
+    weights = ["0.503", "0.248", "0.248"]
+    text = CAT + claim("weights", weights, "cat") + claim("rowsum(weights)", "0.999", "cat")
+    report = check(et.loads(text, "t.toml"))
+    assert [c.verdict for c in report.claims] == ["rounded", "drift"]
+    assert report.claims[1].rests_on_names == ("weights",)
+    # Printed as 1 it is exact, whatever the printed weights add up to.
+    assert verdicts(CAT + claim("weights", weights, "cat")
+                    + claim("rowsum(weights)", "1", "cat")) == ["rounded", "exact"]
+
+
+def test_statistics_against_the_float_reference() -> None:
+    from exacttransformer.numbers import to_float
+    from exacttransformer.reference import reference_forward
+
+    text = NORM + "".join(claim(f"{s}({n})", "0") for s in ("rowsum", "mean", "var", "std")
+                          for n in ("x", "ln1", "ln1_var"))
+    walk = et.loads(text, "t.toml")
+    ref = reference_forward(walk.config, walk.params, walk.inputs)
+    trace = walk.forward()
+    keys = [k for k in ref if "(" in k[0]]
+    assert len(keys) == 12
+    for key in keys:
+        exact = [to_float(r[0]) for r in trace._index[key].value]
+        assert all(abs(a - b) <= 1e-12 for a, b in zip(exact, [r[0] for r in ref[key]],
+                                                         strict=True)), key
+
+
+def test_unknown_statistics_and_nodes_are_refused_with_the_valid_names() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        et.loads(NORM + claim("median(ln1)", "0"), "t.toml")
+    assert "rowsum, mean, var, std" in str(info.value)
+    with pytest.raises(InputError) as info:
+        et.loads(NORM + claim("mean(ln9)", "0"), "t.toml")
+    assert "'ln9'" in str(info.value) and "ln1_var" in str(info.value)

@@ -50,3 +50,18 @@ def test_products_before_the_bias_are_torch_linear_without_bias() -> None:
         x_t = torch.tensor([[to_float(v) for v in r] for r in x], dtype=torch.float64)
         w_t = torch.tensor([[to_float(v) for v in r] for r in w], dtype=torch.float64)
         assert close(prod.value, torch.nn.functional.linear(x_t, w_t.T)), name
+
+
+def test_statistics_are_torch_sum_mean_var_std() -> None:
+    from test_printed_steps import NORM, claim
+
+    text = NORM + "".join(claim(f"{s}({n})", "0") for s in ("rowsum", "mean", "var", "std")
+                          for n in ("x", "ln1"))
+    trace = et.loads(text, "t.toml").forward()
+    for node in ("x", "ln1"):
+        m = trace.value(node, 0)
+        t = torch.tensor([[to_float(v) for v in r] for r in m], dtype=torch.float64)
+        want = {"rowsum": t.sum(dim=-1), "mean": t.mean(dim=-1),
+                "var": t.var(dim=-1, unbiased=False), "std": t.std(dim=-1, unbiased=False)}
+        for stat, value in want.items():
+            assert close(trace.value(f"{stat}({node})", 0), value), (stat, node)

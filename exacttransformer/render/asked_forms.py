@@ -12,14 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..asked import parse_statistic
 from ..trace import Step
-from .forms import tex
+from .forms import size, tex
 
 PRODUCT = "_product"
 
 
+STAT_TITLES = {"rowsum": "Row sums", "mean": "Row means", "var": "Row variances",
+               "std": "Row standard deviations"}
+STAT_LIMIT = 12
+"""Largest closed form (in symbols, :func:`.forms.size`) written out in a substitution."""
+
+
 def title(name: str, titles: Mapping[str, str]) -> str | None:
     """The heading of an asked-for node (None: not one); ``titles`` are the other nodes'."""
+    stat = parse_statistic(name)
+    if stat is not None:
+        inner = titles.get(stat[1], stat[1])
+        return f"{STAT_TITLES[stat[0]]}: {inner[0].lower() + inner[1:]}"
     if name.startswith("delta."):
         return f"Update of {name[len('delta.'):]}"
     if name.endswith(PRODUCT):
@@ -30,6 +41,9 @@ def title(name: str, titles: Mapping[str, str]) -> str | None:
 
 def symbol(doc: Any, name: str, head: int | None, row: int | None) -> str | None:
     """The symbol of an asked-for node (None: not one)."""
+    stat = parse_statistic(name)
+    if stat is not None:
+        return rf"\operatorname{{{stat[0]}}}\left({doc.symbol(stat[1], head, row)}\right)"
     if name.startswith("delta."):
         return r"\Delta " + doc.symbol(name[len("delta."):], head, None)
     if name.endswith(PRODUCT):
@@ -40,6 +54,9 @@ def symbol(doc: Any, name: str, head: int | None, row: int | None) -> str | None
 def formula(doc: Any, step: Step, result: Any, ops: list[Any], budget: float) -> Any:
     """``(formula, pieces, notes)`` for an asked-for node, or None."""
     name = step.name
+    stat = parse_statistic(name)
+    if stat is not None and len(ops) == 1:
+        return _statistic(doc, stat[0], ops[0], budget)
     if name.startswith("delta.") and len(ops) == 2:
         grad, rate = ops
         f = rf"-\eta \, {grad.symbol}"
@@ -55,6 +72,41 @@ def formula(doc: Any, step: Step, result: Any, ops: list[Any], budget: float) ->
         return (f"{weight.symbol} + {delta.symbol}",
                 [("", doc.operand(weight, budget)), ("+", doc.operand(delta, budget))], [])
     return None
+
+
+def _statistic(doc: Any, stat: str, x: Any, budget: float) -> Any:
+    """``Σ_j x_ij`` (and the mean, variance, standard deviation), with the numbers of one
+    row substituted when they are short."""
+    d = len(x.value[0])
+    xj = rf"\left[{x.symbol}\right]_{{j}}"
+    mean = rf"\frac{{1}}{{{d}}} \sum_j {xj}"
+    spread = rf"\frac{{1}}{{{d}}} \sum_j \left({xj} - \mu\right)^2"
+    f = {"rowsum": rf"\sum_j {xj}", "mean": mean, "var": spread,
+         "std": rf"\sqrt{{{spread}}}"}[stat]
+    notes = [] if stat in ("rowsum", "mean") else [
+        (("math", rf"\mu = {mean}"), ("text", ", the mean of the row."),)]
+    row = x.picked[0] if len(x.rows) == 1 else None
+    if row is None or any(size(v, STAT_LIMIT + 1) > STAT_LIMIT for v in row):
+        return f, [], notes
+    terms = [tex(v) for v in row]
+    if stat == "rowsum":
+        text = _sum(terms)
+    elif stat == "mean":
+        text = rf"\frac{{1}}{{{d}}}\left({_sum(terms)}\right)"
+    else:
+        mu = sum(row) / d
+        inner = " + ".join(rf"\left({t} - {_paren(tex(mu))}\right)^2" for t in terms)
+        text = rf"\frac{{1}}{{{d}}}\left({inner}\right)"
+        text = rf"\sqrt{{{text}}}" if stat == "std" else text
+    piece = doc.piece(text)
+    return (f, [("", piece)], notes) if piece.width <= budget else (f, [], notes)
+
+
+def _sum(terms: list[str]) -> str:
+    out = terms[0]
+    for t in terms[1:]:
+        out += " - " + t[1:].lstrip() if t.startswith("-") else " + " + t
+    return out
 
 
 def _paren(text: str) -> str:

@@ -20,7 +20,7 @@ Number: TypeAlias = sympy.Expr
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "mask": ("none", "causal"),
-    "softmax": ("plain", "stable"),
+    "softmax": ("plain", "stable", "sum"),
     "activation": ("relu", "gelu", "gelu_tanh", "silu", "none"),
     "norm": ("none", "post", "pre"),
     "positional": ("none", "sinusoidal", "sinusoidal_guide", "learned", "rope"),

@@ -57,6 +57,8 @@ NODE_NAMES = (
     "q_pre", "k_pre", "rope_angle", "greedy", "top_k_probs", "top_p_sorted", "top_p_cumsum",
     "top_p_probs", "filtered_probs", "sample_cdf", "sample", "cosine", "analogy",
     "analogy_cosine", "analogy_nearest",
+    # softmax = "sum" (docs/nodes.md)
+    "score_sum", "logit_sum",
 )
 """Node names of SPEC §3 and docs/nodes.md (``grad.*``, ``new.*``, ``bpe.*``, ``gen.*`` and
 ``beam.*`` are accepted by prefix)."""
@@ -65,11 +67,11 @@ NAME_PREFIXES = ("grad.", "new.", "bpe.", "gen.", "beam.")
 
 HEAD_NODES = frozenset(
     ("q", "k", "v", "scores", "scaled_scores", "shifted_scores", "exp_scores", "exp_sum",
-     "weights", "z", "q_pre", "k_pre")
+     "weights", "z", "q_pre", "k_pre", "score_sum")
 )
 MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "lnf_mean", "lnf_var", "lnf", "final",
                          "logits", "scaled_logits", "shifted_logits", "exp_logits",
-                         "exp_logits_sum", "probs", "loss", "rope_angle"))
+                         "exp_logits_sum", "probs", "loss", "rope_angle", "logit_sum"))
 TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims", "decoding")
 INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk",
               "text", "corpus", "merges", "analogy")
@@ -197,6 +199,7 @@ class _Loader:
 
     def __init__(self, name: str):
         self.name = name
+        self.softmax = "plain"
 
     def error(self, key: str, message: str) -> InputError:
         return InputError(message, file=self.name, key=key)
@@ -247,6 +250,7 @@ class _Loader:
         title = self.text(data, "title")
         source = self.text(data, "source")
         config = self.config(self.table(data, "model"))
+        self.softmax = config.softmax
         column = config.vectors == "column"
         inp = self.table(data, "input")
         weights = self.table(data, "weights")
@@ -585,6 +589,9 @@ class _Loader:
             return None
         if not isinstance(table, dict):
             raise self.error("decoding", "expected a table [decoding]")
+        if self.softmax == "sum":
+            raise self.error("decoding", "decoding is not available with softmax = \"sum\" "
+                                         "(the generation loop uses the exponential softmax)")
         allowed = ("top_k", "top_p", "u", "beam_width", "steps", "kv_cache")
         kw: dict[str, Any] = {}
         for key, value in table.items():

@@ -33,11 +33,12 @@ from . import norm as N
 from . import positions as P
 from . import stats as ST
 from . import training as TR
+from . import variants as V
 from .backends import EXACT
 from .backends.base import Backend
 from .config import ModelConfig
 from .graph import Node, Patch, StepFn, evaluate
-from .linalg import Matrix, Vector, add, add_bias, columns, shape
+from .linalg import Matrix, Vector, add, columns, shape
 from .params import LayerParams, Params
 from .tokens import Tokenization
 from .trace import Dep, Key, Step, Trace
@@ -65,6 +66,8 @@ MEANINGS: dict[str, str] = {
     "exp_scores": "e to the power of each score (exactly 0 where masked)",
     "exp_sum": "the sum of each row of exponentials",
     "weights": "the attention weights: each row of exponentials divided by its sum",
+    "score_sum": "the sum of each row of scaled scores (softmax = \"sum\")",
+    "logit_sum": "the sum of each row of scaled logits (softmax = \"sum\")",
     "z": "the weighted sum of the value vectors",
     "concat": "the heads' outputs side by side",
     "attn_out": "the attention output, projected back to the model width",
@@ -174,35 +177,6 @@ def _plus(term: str, present: object) -> str:
 
 # --- step functions with the graph's calling convention -------------------------------
 
-def _linear(w: str, b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
-    weight = p[w]
-    assert weight is not None
-    return A.project(be, ins[0], weight, _vec(p, b))
-
-
-def _add_bias(b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
-    return add_bias(be, ins[0], _vec(p, b))
-
-
-def _linear_nodes(key: Key, src: Key, w: tuple[str, Matrix | None], b: tuple[str, Matrix | None],
-                  asked: frozenset[str]) -> list[Node]:
-    """``key = src W + b`` as one node; or, when a claim names ``<name>_product``, the
-    product ``src W`` and then ``+ b`` as two (docs/nodes.md: products before the bias)."""
-    wn, (bn, bm) = w[0], b
-    name = key[0]
-    if f"{name}_product" not in asked:
-        return [_node(key, [src], f"{src[0]} {wn}{_plus(bn, bm)}", partial(_linear, wn, bn),
-                      [("row",)], params=[w, b], required=[wn])]
-    prod: Key = (f"{name}_product", key[1], key[2])
-    return [
-        Node(key=prod, inputs=(src,), formula=f"{src[0]} {wn}", fn=partial(_linear, wn, bn),
-             deps=(("row",),), params=(w,), required=(wn,),
-             meaning=f"the product {src[0]} {wn}, before the bias {bn} is added"),
-        _node(key, [prod], f"{prod[0]}{_plus(bn, bm)}", partial(_add_bias, bn), [("same",)],
-              params=[b]),
-    ]
-
-
 def _layernorm_out(eps: object, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
     gamma = next((v for k, v in p.items() if k.startswith("gamma")), None)
     beta = next((v for k, v in p.items() if k.startswith("beta")), None)
@@ -210,11 +184,6 @@ def _layernorm_out(eps: object, be: Backend, ins: Sequence[Matrix], p: Mapping[s
         be, ins[0], ins[1], ins[2], be.const(eps),
         None if gamma is None else gamma[0], None if beta is None else beta[0],
     )
-
-
-def _mask_for(config: ModelConfig, s: Matrix) -> A.Mask:
-    n, m = shape(s)
-    return A.causal_mask(n, m) if config.mask == "causal" else A.full_mask(n, m)
 
 
 def _layernorm_nodes(
@@ -258,6 +227,30 @@ def _scale_nodes(config: ModelConfig, layer: int) -> list[Node]:
     return nodes
 
 
+def _softmax_nodes(config: ModelConfig, layer: int, h: int) -> list[Node]:
+    """``shifted_scores`` (stable), ``exp_scores``, ``exp_sum`` and ``weights`` of one head."""
+    def hk(n: str) -> Key:
+        return (n, layer, h)
+
+    nodes: list[Node] = []
+    pre = hk("scaled_scores")
+    if config.softmax == "stable":
+        nodes.append(_node(hk("shifted_scores"), [pre], "scaled_scores - rowmax(scaled_scores)",
+                           lambda be, i, p: A.shifted_scores(be, i[0], V.mask_for(config, i[0])),
+                           [("row",)]))
+        pre = hk("shifted_scores")
+    mask_note = " (0 where masked)" if config.mask == "causal" else ""
+    nodes.append(_node(hk("exp_scores"), [pre], f"exp({pre[0]}){mask_note}",
+                       lambda be, i, p: A.exp_scores(be, i[0], V.mask_for(config, i[0])),
+                       [("same",)]))
+    nodes.append(_node(hk("exp_sum"), [hk("exp_scores")], "rowsum(exp_scores)",
+                       lambda be, i, p: A.exp_sum(be, i[0]), [("row",)]))
+    nodes.append(_node(hk("weights"), [hk("exp_scores"), hk("exp_sum")],
+                       "exp_scores / exp_sum",
+                       lambda be, i, p: A.weights(be, i[0], i[1]), [("same",), ("rowscalar",)]))
+    return nodes
+
+
 def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
                      asked: frozenset[str] = frozenset()) -> list[Node]:
     heads = config.heads
@@ -272,7 +265,7 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
             bm = _bias_slice(getattr(lp, b), h, heads)
             rotated = rope and name in ("q", "k")
             key: Key = (f"{name}_pre" if rotated else name, layer, h)
-            nodes += _linear_nodes(key, src, (w, wm), (b, bm), asked)
+            nodes += V.linear_nodes(MEANINGS, key, src, (w, wm), (b, bm), asked)
             if rotated:
                 angle: Key = ("rope_angle", None, None)
                 nodes.append(_node((name, layer, h), [key, angle],
@@ -289,21 +282,11 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
         nodes.append(_node(hk("scaled_scores"), [hk("scores"), scale_k], "scores · scale",
                            lambda be, i, p: A.scaled_scores(be, i[0], i[1]),
                            [("same",), ("scalar",)]))
-        pre = hk("scaled_scores")
-        if config.softmax == "stable":
-            nodes.append(_node(hk("shifted_scores"), [pre], "scaled_scores - rowmax(scaled_scores)",
-                               lambda be, i, p: A.shifted_scores(be, i[0], _mask_for(config, i[0])),
-                               [("row",)]))
-            pre = hk("shifted_scores")
-        mask_note = " (0 where masked)" if config.mask == "causal" else ""
-        nodes.append(_node(hk("exp_scores"), [pre], f"exp({pre[0]}){mask_note}",
-                           lambda be, i, p: A.exp_scores(be, i[0], _mask_for(config, i[0])),
-                           [("same",)]))
-        nodes.append(_node(hk("exp_sum"), [hk("exp_scores")], "rowsum(exp_scores)",
-                           lambda be, i, p: A.exp_sum(be, i[0]), [("row",)]))
-        nodes.append(_node(hk("weights"), [hk("exp_scores"), hk("exp_sum")],
-                           "exp_scores / exp_sum",
-                           lambda be, i, p: A.weights(be, i[0], i[1]), [("same",), ("rowscalar",)]))
+        if config.softmax == "sum":
+            nodes += V.sum_normalization(config, hk("scaled_scores"), hk("score_sum"),
+                                         hk("weights"), MEANINGS)
+        else:
+            nodes += _softmax_nodes(config, layer, h)
         nodes.append(_node(hk("z"), [hk("weights"), hk("v")], "weights v",
                            lambda be, i, p: A.mix(be, i[0], i[1]), [("row",), ("col",)]))
     z_keys = [("z", layer, h) for h in range(heads)]
@@ -315,7 +298,7 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
     nodes.append(_node(("concat", layer, None), z_keys,
                        "[" + ", ".join(f"z_{h}" for h in range(heads)) + "]",
                        lambda be, i, p: A.concat(i), cat_deps))
-    nodes += _linear_nodes(("attn_out", layer, None), ("concat", layer, None),
+    nodes += V.linear_nodes(MEANINGS, ("attn_out", layer, None), ("concat", layer, None),
                            ("W_O", lp.W_O), ("b_O", _as_row(lp.b_O)), asked)
     return nodes
 
@@ -358,13 +341,13 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         stream = k("resid_mid")
     ffn_src = k("ln2") if config.norm == "pre" else stream
     nodes.append(_node(k("ffn_in"), [ffn_src], ffn_src[0], _identity("ffn_in"), [("same",)]))
-    nodes += _linear_nodes(k("ffn_pre"), k("ffn_in"), ("W1", lp.W1), ("b1", _as_row(lp.b1)),
-                           asked)
+    nodes += V.linear_nodes(MEANINGS, k("ffn_pre"), k("ffn_in"), ("W1", lp.W1),
+                            ("b1", _as_row(lp.b1)), asked)
     act = config.activation
     nodes.append(_node(k("ffn_act"), [k("ffn_pre")], f"{act}(ffn_pre)",
                        lambda be, i, p: F.activate(be, i[0], act), [("same",)]))
-    nodes += _linear_nodes(k("ffn_out"), k("ffn_act"), ("W2", lp.W2), ("b2", _as_row(lp.b2)),
-                           asked)
+    nodes += V.linear_nodes(MEANINGS, k("ffn_out"), k("ffn_act"), ("W2", lp.W2),
+                            ("b2", _as_row(lp.b2)), asked)
     nodes.append(_add_node(k("resid_post"), stream, k("ffn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln2", L, k("resid_post"), *ln2)
@@ -483,13 +466,16 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
                            lambda be, i, p: LG.tied(be, i[0], _req(p, "E")), [("row",)],
                            params=[("E", table)]))
     else:
-        nodes += _linear_nodes(g("logits"), g("final"), ("W_U", params.W_U),
+        nodes += V.linear_nodes(MEANINGS, g("logits"), g("final"), ("W_U", params.W_U),
                                ("b_U", _as_row(params.b_U)), inputs.asked)
     temp = config.temperature
     nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
                        lambda be, i, p: LG.scaled_logits(be, i[0], _req(p, "T")[0][0]), [("same",)],
                        params=[("T", ((temp,),))]))
     pre = g("scaled_logits")
+    if config.softmax == "sum":
+        return nodes + V.sum_normalization(config, pre, g("logit_sum"), g("probs"), MEANINGS,
+                                           masked=False)
     if config.softmax == "stable":
         nodes.append(_node(g("shifted_logits"), [pre], "scaled_logits - rowmax(scaled_logits)",
                            lambda be, i, p: LG.shifted_logits(be, i[0]), [("row",)]))

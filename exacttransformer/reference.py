@@ -230,6 +230,19 @@ def softmax_rows(e: FloatMatrix, sums: FloatMatrix) -> FloatMatrix:
 
 # --- activations -------------------------------------------------------------------------
 
+def _sum_normalize(run: _Run, src: Key, total: Key, out: Key, config: ModelConfig,
+                   masked: bool) -> None:
+    """``softmax = "sum"``: each row divided by the sum of its unmasked entries."""
+    def ok(s: FloatMatrix) -> list[list[bool]]:
+        return _allowed(config, s) if masked else _everywhere(s)
+
+    run.node(total, [src], lambda s: [[math.fsum(x for x, a in zip(r, o, strict=True) if a)]
+                                      for r, o in zip(s, ok(s), strict=True)])
+    run.node(out, [src, total], lambda s, t: [[x / t[i][0] if a else 0.0
+                                               for x, a in zip(r, o, strict=True)]
+                                              for i, (r, o) in enumerate(zip(s, ok(s), strict=True))])
+
+
 def _silu(x: float) -> float:
     # Written so that exp never overflows: x·σ(x) with σ from the side where it is small.
     if x >= 0:
@@ -375,12 +388,16 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key,
         run.node(hk("scaled_scores", h), [hk("scores", h), scale_k],
                  lambda s, c: [[x * c[0][0] for x in row] for row in s])
         pre = hk("scaled_scores", h)
-        if config.softmax == "stable":
+        if config.softmax == "sum":
+            _sum_normalize(run, pre, hk("score_sum", h), hk("weights", h), config, True)
+        elif config.softmax == "stable":
             run.node(hk("shifted_scores", h), [pre], lambda s: shift(s, _allowed(config, s)))
             pre = hk("shifted_scores", h)
-        run.node(hk("exp_scores", h), [pre], lambda s: exps(s, _allowed(config, s)))
-        run.node(hk("exp_sum", h), [hk("exp_scores", h)], lambda e: [[math.fsum(r)] for r in e])
-        run.node(hk("weights", h), [hk("exp_scores", h), hk("exp_sum", h)], softmax_rows)
+        if config.softmax != "sum":
+            run.node(hk("exp_scores", h), [pre], lambda s: exps(s, _allowed(config, s)))
+            run.node(hk("exp_sum", h), [hk("exp_scores", h)],
+                     lambda e: [[math.fsum(r)] for r in e])
+            run.node(hk("weights", h), [hk("exp_scores", h), hk("exp_sum", h)], softmax_rows)
         run.node(hk("z", h), [hk("weights", h), hk("v", h)], matmul)
     run.node(("concat", L, None), [("z", L, h) for h in range(heads)],
              lambda *zs: [[x for z in parts for x in z] for parts in zip(*zs, strict=True)])
@@ -444,6 +461,9 @@ def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key,
     run.node(g("scaled_logits"), [g("logits")],
              lambda s: [[x / temperature for x in row] for row in s])
     pre = g("scaled_logits")
+    if config.softmax == "sum":
+        _sum_normalize(run, pre, g("logit_sum"), g("probs"), config, False)
+        return
     if config.softmax == "stable":
         run.node(g("shifted_logits"), [pre], lambda s: shift(s, _everywhere(s)))
         pre = g("shifted_logits")
@@ -460,6 +480,7 @@ NAMES = frozenset((
     "ffn_in", "ffn_pre", "ffn_act", "ffn_out", "resid_post", "out",
     "lnf_mean", "lnf_var", "lnf", "final", "logits", "scaled_logits", "shifted_logits",
     "exp_logits", "exp_logits_sum", "probs",
+    "score_sum", "logit_sum",
     # asked for by a claim (docs/nodes.md, "Numbers that walkthroughs print between the steps")
     "q_product", "k_product", "v_product", "attn_out_product", "ffn_pre_product",
     "ffn_out_product", "logits_product",

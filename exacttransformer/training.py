@@ -68,6 +68,7 @@ from typing import Any
 
 import sympy
 
+from . import attention as A
 from . import feedforward as F
 from . import positions as P
 from .backends.base import Backend, Num
@@ -241,6 +242,8 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("rowscalar",)), (src, ("shape",))),
                             lambda be, v: broadcast(be, v[0], shape(v[1])[1]),
                             f"{g[0]} (one per row, to every entry)")
+    if config.softmax == "sum" and name in ("weights", "probs", "score_sum", "logit_sum"):
+        return _sum_normalized_contribution(c, idx, config)
     if name in ("weights", "probs"):
         if idx == 0:
             return Contribution(((g, ("same",)), (c.inputs[1], ("rowscalar",))),
@@ -292,6 +295,46 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((src, ("at", -1, t)), (c.key, ("shape",))),
                             lambda be, v: _loss_grad(be, v[0], t), "−1/probs at [last, target]")
     return None
+
+
+def _sum_normalized_contribution(c: Node, idx: int, config: ModelConfig) -> Contribution:
+    """``softmax = "sum"``: ``w = s / S`` with ``S`` the row sum of the unmasked ``s``.
+
+    ``grad.s`` receives ``G / S`` from ``w`` and ``grad.S`` from ``S`` (each 0 where masked);
+    ``grad.S = −Σⱼ Gⱼ sⱼ / S²`` over the unmasked keys.
+    """
+    name = c.key[0]
+    g = grad_key(c.key)
+    masked = config.mask == "causal" and name in ("weights", "score_sum")
+
+    def allowed(rows: int, cols: int) -> A.Mask:
+        return A.causal_mask(rows, cols) if masked else A.full_mask(rows, cols)
+
+    def keep(be: Backend, m: list[list[Num]]) -> Matrix:
+        ok = allowed(len(m), len(m[0]))
+        return tuple(tuple(x if a else be.integer(0) for x, a in zip(r, o, strict=True))
+                     for r, o in zip(m, ok, strict=True))
+
+    if name in ("score_sum", "logit_sum"):
+        return Contribution(((g, ("rowscalar",)), (c.inputs[0], ("shape",))),
+                            lambda be, v: keep(be, [[r[0]] * shape(v[1])[1] for r in v[0]]),
+                            f"{g[0]} (one per row, to every unmasked entry)")
+    if idx == 0:
+        return Contribution(((g, ("same",)), (c.inputs[1], ("rowscalar",))),
+                            lambda be, v: keep(be, [[be.div(x, s[0]) for x in r]
+                                                    for r, s in zip(v[0], v[1], strict=True)]),
+                            f"{g[0]} / {c.inputs[1][0]}")
+
+    def denominator(be: Backend, v: Sequence[Matrix]) -> Matrix:
+        gm, sm, tm = v
+        ok = allowed(*shape(sm))
+        return tuple((be.div(be.sub(be.integer(0), be.dot(
+            [x for x, a in zip(gr, o, strict=True) if a],
+            [y for y, a in zip(sr, o, strict=True) if a])), be.mul(t[0], t[0])),)
+            for gr, sr, t, o in zip(gm, sm, tm, ok, strict=True))
+
+    return Contribution(((g, ("row",)), (c.inputs[0], ("row",)), (c.inputs[1], ("rowscalar",))),
+                        denominator, f"−Σ {g[0]} ⊙ {c.inputs[0][0]} / {c.inputs[1][0]}²")
 
 
 def _softmax_denominator(be: Backend, v: Sequence[Matrix]) -> Matrix:

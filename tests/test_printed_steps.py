@@ -271,3 +271,76 @@ def test_unknown_statistics_and_nodes_are_refused_with_the_valid_names() -> None
     with pytest.raises(InputError) as info:
         et.loads(NORM + claim("mean(ln9)", "0"), "t.toml")
     assert "'ln9'" in str(info.value) and "ln1_var" in str(info.value)
+
+
+# --- 7. naive normalization: softmax = "sum" ----------------------------------------------------
+
+SUM = """
+[model]
+softmax = "sum"
+mask = "causal"
+learning_rate = "1/2"
+[input]
+vocab = ["a", "b", "c"]
+tokens = ["a", "b", "c"]
+target = "b"
+E = [[1, 0, 2], [0, 1, 1], [1, 1, 0]]
+[weights]
+W_Q = [[1, 0], [0, 1], [1, 1]]
+W_K = [[0, 1], [1, 0], [1, 1]]
+W_V = [[1, 1], [0, 1], [1, 0]]
+W_O = [[1, 0, 1], [0, 1, 0]]
+W1  = [[1, 0], [0, 1], [1, -1]]
+W2  = [[1, 0, 0], [0, 1, 1]]
+W_U = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+"""
+
+
+def test_sum_normalization_divides_each_row_by_its_sum() -> None:
+    trace = et.loads(SUM, "t.toml").forward()
+    s = trace.value("scaled_scores", 0, 0)
+    w = trace.value("weights", 0, 0)
+    for i, (srow, wrow) in enumerate(zip(s, w, strict=True)):
+        total = sum(srow[:i + 1])  # the causal mask hides keys after the query
+        assert trace.value("score_sum", 0, 0)[i] == (total,)
+        assert wrow == tuple(x / total if j <= i else 0 for j, x in enumerate(srow))
+        assert sum(wrow) == 1
+    logits = trace.value("logits")
+    probs = trace.value("probs")
+    assert probs == tuple(tuple(x / sum(r) for x in r) for r in logits)
+    names = {st.name for st in trace}
+    assert not names & {"exp_scores", "exp_sum", "exp_logits", "exp_logits_sum"}
+
+
+def test_a_row_that_sums_to_zero_is_a_clear_error() -> None:
+    import pytest
+
+    from exacttransformer.errors import ComputationError
+
+    text = '[model]\nsoftmax = "sum"\nscale = "none"\n[input]\nscores = [[1, -1], [2, 1]]\n'
+    with pytest.raises(ComputationError, match=r"row 0 of scaled_scores sums to 0"):
+        et.loads(text, "t.toml").forward()
+
+
+def test_sum_normalization_against_the_float_reference() -> None:
+    from exacttransformer.numbers import to_float
+    from exacttransformer.reference import reference_forward
+
+    walk = et.loads(SUM, "t.toml")
+    ref = reference_forward(walk.config, walk.params, walk.inputs)
+    trace = walk.forward()
+    assert {k for k in ref} == {s.key for s in trace if s.key in ref}
+    for key in [("score_sum", 0, 0), ("weights", 0, 0), ("logit_sum", None, None),
+                ("probs", None, None)]:
+        exact = [[to_float(x) for x in r] for r in trace._index[key].value]
+        assert all(abs(a - b) <= 1e-12 * max(1.0, abs(a)) for ra, rb in
+                   zip(exact, ref[key], strict=True) for a, b in zip(ra, rb, strict=True)), key
+
+
+def test_decoding_is_refused_under_sum_normalization() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    with pytest.raises(InputError, match="decoding"):
+        et.loads(SUM + "[decoding]\ntop_k = 1\n", "t.toml")

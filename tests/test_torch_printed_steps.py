@@ -65,3 +65,33 @@ def test_statistics_are_torch_sum_mean_var_std() -> None:
                 "var": t.var(dim=-1, unbiased=False), "std": t.std(dim=-1, unbiased=False)}
         for stat, value in want.items():
             assert close(trace.value(f"{stat}({node})", 0), value), (stat, node)
+
+
+def leaf(m: object) -> object:
+    rows = [[to_float(v) for v in r] for r in m]  # type: ignore[attr-defined]
+    return torch.tensor(rows, dtype=torch.float64, requires_grad=True)
+
+
+def test_sum_normalization_gradients_agree_with_autograd() -> None:
+    from test_printed_steps import SUM
+
+    walk = et.loads(SUM, "t.toml")
+    trace = walk.forward()
+    lp = walk.params.layers[0]
+    w = {n: leaf(getattr(lp, n)) for n in ("W_Q", "W_K", "W_V", "W_O", "W1", "W2")}
+    w["W_U"], w["E"] = leaf(walk.params.W_U), leaf(walk.params.E)
+    x = w["E"][torch.tensor([0, 1, 2])]
+    s = (x @ w["W_Q"]) @ (x @ w["W_K"]).T / 2 ** 0.5
+    allowed = torch.tril(torch.ones(3, 3, dtype=torch.bool))
+    s = torch.where(allowed, s, torch.zeros_like(s))
+    weights = s / s.sum(dim=-1, keepdim=True)  # "sum": no exponential
+    h = x + weights @ (x @ w["W_V"]) @ w["W_O"]
+    out = h + torch.relu(h @ w["W1"]) @ w["W2"]
+    logits = out @ w["W_U"]
+    probs = logits / logits.sum(dim=-1, keepdim=True)
+    loss = -torch.log(probs[-1, 1])
+    assert abs(loss.item() - to_float(trace.value("loss")[0][0])) <= 1e-12
+    loss.backward()
+    for name, t in w.items():
+        layer = None if name in ("W_U", "E") else 0
+        assert close(trace.value(f"grad.{name}", layer, None), t.grad), name

@@ -57,6 +57,10 @@ def formula(doc: Any, step: Step, result: Any, ops: list[Any], budget: float) ->
     stat = parse_statistic(name)
     if stat is not None and len(ops) == 1:
         return _statistic(doc, stat[0], ops[0], budget)
+    if name in ("score_sum", "logit_sum") and len(ops) == 1:
+        return _statistic(doc, "rowsum", ops[0], budget)
+    if name in ("weights", "probs") and doc.trace.config.softmax == "sum" and len(ops) == 2:
+        return _divided(doc, ops[0], ops[1], budget)
     if name.startswith("delta.") and len(ops) == 2:
         grad, rate = ops
         f = rf"-\eta \, {grad.symbol}"
@@ -100,6 +104,15 @@ def _statistic(doc: Any, stat: str, x: Any, budget: float) -> Any:
         text = rf"\sqrt{{{text}}}" if stat == "std" else text
     piece = doc.piece(text)
     return (f, [("", piece)], notes) if piece.width <= budget else (f, [], notes)
+
+
+def _divided(doc: Any, s: Any, total: Any, budget: float) -> Any:
+    """``softmax = "sum"``: ``s / Σ``, with one row's numbers substituted."""
+    f = rf"\frac{{{s.symbol}}}{{{total.symbol}}}"
+    if len(total.rows) != 1 or size(total.picked[0][0], STAT_LIMIT + 1) > STAT_LIMIT:
+        return f, [], []
+    inv = doc.piece(r"\frac{1}{" + tex(total.picked[0][0]) + "}")
+    return f, [("", inv), ("", doc.operand(s, budget - inv.width))], []
 
 
 def _sum(terms: list[str]) -> str:

@@ -1,0 +1,97 @@
+"""Variants of the block's steps that sources use, as graph nodes (docs/nodes.md).
+
+Layer: orchestration, beside :mod:`.model` (which calls these builders).  Each builder
+returns the nodes of one step in one of its written forms:
+
+* :func:`linear_nodes`: ``x W + b`` as one node, or as the product ``x W`` and then ``+ b``
+  when a claim names ``<node>_product``;
+* :func:`sum_normalization`: ``softmax = "sum"``, each row divided by its sum.
+
+``meanings`` is the table of :data:`exacttransformer.model.MEANINGS`, passed in so that
+this module does not import the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from . import attention as A
+from .backends.base import Backend
+from .config import ModelConfig
+from .graph import Node, StepFn
+from .linalg import Matrix, add_bias, shape
+from .trace import Dep, Key
+
+Param = tuple[str, Matrix | None]
+
+
+def mask_for(config: ModelConfig, s: Matrix) -> A.Mask:
+    """The attention mask for scores ``s`` under ``config.mask``."""
+    n, m = shape(s)
+    return A.causal_mask(n, m) if config.mask == "causal" else A.full_mask(n, m)
+
+
+def node(meanings: Mapping[str, str], key: Key, inputs: Sequence[Key], formula: str,
+         fn: StepFn, deps: Sequence[Dep], params: Sequence[Param] = (),
+         required: Sequence[str] = (), meaning: str | None = None) -> Node:
+    """A :class:`~.graph.Node` whose meaning comes from ``meanings`` unless given."""
+    return Node(key=key, inputs=tuple(inputs), formula=formula, fn=fn, deps=tuple(deps),
+                params=tuple(params), required=tuple(required),
+                meaning=meanings.get(key[0], "") if meaning is None else meaning)
+
+
+def _bias(p: Mapping[str, Matrix | None], name: str) -> tuple[object, ...] | None:
+    m = p.get(name)
+    return None if m is None else m[0]
+
+
+def _linear(w: str, b: str | None, be: Backend, ins: Sequence[Matrix],
+            p: Mapping[str, Matrix | None]) -> Matrix:
+    weight = p[w]
+    assert weight is not None
+    return A.project(be, ins[0], weight, None if b is None else _bias(p, b))  # type: ignore[arg-type]
+
+
+def _add_bias(b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
+    return add_bias(be, ins[0], _bias(p, b))  # type: ignore[arg-type]
+
+
+def _plus(term: str, present: object) -> str:
+    return f" + {term}" if present is not None else ""
+
+
+def linear_nodes(meanings: Mapping[str, str], key: Key, src: Key, w: Param, b: Param,
+                 asked: frozenset[str]) -> list[Node]:
+    """``key = src W + b`` as one node; or, when a claim names ``<name>_product``, the
+    product ``src W`` and then ``+ b`` as two (docs/nodes.md: products before the bias)."""
+    wn, (bn, bm) = w[0], b
+    name = key[0]
+    if f"{name}_product" not in asked:
+        return [node(meanings, key, [src], f"{src[0]} {wn}{_plus(bn, bm)}",
+                     partial(_linear, wn, bn), [("row",)], params=[w, b], required=[wn])]
+    prod: Key = (f"{name}_product", key[1], key[2])
+    return [
+        node(meanings, prod, [src], f"{src[0]} {wn}", partial(_linear, wn, None), [("row",)],
+             params=[w], required=[wn],
+             meaning=f"the product {src[0]} {wn}, before the bias {bn} is added"),
+        node(meanings, key, [prod], f"{prod[0]}{_plus(bn, bm)}", partial(_add_bias, bn),
+             [("same",)], params=[b]),
+    ]
+
+
+def sum_normalization(config: ModelConfig, src: Key, total: Key, out: Key,
+                      meanings: Mapping[str, str], masked: bool = True) -> list[Node]:
+    """``softmax = "sum"``: ``total = rowsum(src)`` and ``out = src / total`` (0 where masked)."""
+    def mask(s: Matrix) -> A.Mask:
+        return mask_for(config, s) if masked else A.full_mask(*shape(s))
+
+    note = " (0 where masked)" if masked and config.mask == "causal" else ""
+    return [
+        node(meanings, total, [src], f"rowsum({src[0]}){note}",
+             lambda be, i, p: A.masked_sum(be, i[0], mask(i[0])), [("row",)]),
+        node(meanings, out, [src, total], f"{src[0]} / {total[0]}{note}",
+             lambda be, i, p: A.sum_normalized(be, i[0], i[1], mask(i[0]), src[0]),
+             [("same",), ("rowscalar",)],
+             meaning=f"each row of {src[0]} divided by its sum (softmax = \"sum\")"),
+    ]

@@ -62,21 +62,34 @@ subtree once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sympy
 
-from . import attention as A
 from . import feedforward as F
+from . import grad_variants as GV
 from . import positions as P
 from .backends.base import Backend, Num
 from .backends.exact import ExactBackend
 from .config import ModelConfig
+from .grad_kernels import (
+    LAYER_PARAMS,
+    Contribution,
+    add_all,
+    as_backend,
+    broadcast,
+    colsum,
+    grad_key,
+    hadamard,
+    param_key,
+    times,
+    zeros,
+)
 from .graph import Node
 from .linalg import Matrix, matmul, shape, transpose
-from .params import LAYER_MATRICES, LAYER_VECTORS, MODEL_VECTORS, Params
+from .params import LAYER_VECTORS, MODEL_VECTORS, Params
 from .trace import Dep, Key
 
 NO_GRAD = frozenset(("ids", "sqrt_dk", "scale", "rope_angle"))
@@ -85,10 +98,8 @@ NO_GRAD = frozenset(("ids", "sqrt_dk", "scale", "rope_angle"))
 IDENTITY = frozenset(("attn_in", "ffn_in", "out", "final", "shifted_scores", "shifted_logits"))
 ADDITION = frozenset(("resid_mid", "resid_post"))
 LINEAR = frozenset(("q", "k", "v", "q_pre", "k_pre", "attn_out", "ffn_pre", "ffn_out", "logits"))
-LAYER_PARAMS = frozenset(LAYER_MATRICES + LAYER_VECTORS)
 VECTORS = frozenset(LAYER_VECTORS + MODEL_VECTORS)
 
-Fn = Callable[[Backend, Sequence[Matrix]], Matrix]
 
 
 def _is_linear(name: str) -> bool:
@@ -99,59 +110,6 @@ def _is_linear(name: str) -> bool:
 def _adds_bias(c: Node) -> bool:
     """The second half of a split linear step: ``<name>_product + b``."""
     return bool(c.inputs) and c.inputs[0][0] == f"{c.key[0]}_product"
-
-
-def grad_key(key: Key) -> Key:
-    return (f"grad.{key[0]}", key[1], key[2])
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """What one consumer adds to an input's gradient: the values it reads and how."""
-
-    reads: tuple[tuple[Key, Dep], ...]
-    fn: Fn
-    formula: str
-    column: int = 0  # for parameter gradients: where a head's block starts
-
-
-# --------------------------------------------------------------------------- small kernels
-
-
-def as_backend(be: Backend, m: Matrix) -> Matrix:
-    """A weight captured from the file, in the backend's representation (floats for FLOAT)."""
-    if be.name == "exact":
-        return m
-    return tuple(tuple(be.const(x) if isinstance(x, sympy.Basic) else x for x in r) for r in m)
-
-
-def zeros(be: Backend, rows: int, cols: int) -> Matrix:
-    return tuple(tuple(be.integer(0) for _ in range(cols)) for _ in range(rows))
-
-
-def hadamard(be: Backend, a: Matrix, b: Matrix) -> Matrix:
-    return tuple(tuple(be.mul(x, y) for x, y in zip(ra, rb, strict=True))
-                 for ra, rb in zip(a, b, strict=True))
-
-
-def times(be: Backend, a: Matrix, c: Num) -> Matrix:
-    return tuple(tuple(be.mul(x, c) for x in row) for row in a)
-
-
-def colsum(be: Backend, a: Matrix) -> Matrix:
-    return (tuple(be.total(list(col)) for col in transpose(a)),)
-
-
-def broadcast(be: Backend, g: Matrix, width: int) -> Matrix:
-    return tuple(tuple(r[0] for _ in range(width)) for r in g)
-
-
-def add_all(be: Backend, parts: Sequence[Matrix]) -> Matrix:
-    if len(parts) == 1:
-        return parts[0]
-    rows, cols = shape(parts[0])
-    return tuple(tuple(be.total([p[i][j] for p in parts]) for j in range(cols))
-                 for i in range(rows))
 
 
 # --------------------------------------------------------------------------- local rules
@@ -243,7 +201,7 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
                             lambda be, v: broadcast(be, v[0], shape(v[1])[1]),
                             f"{g[0]} (one per row, to every entry)")
     if config.softmax == "sum" and name in ("weights", "probs", "score_sum", "logit_sum"):
-        return _sum_normalized_contribution(c, idx, config)
+        return GV.sum_normalized_contribution(c, idx, config)
     if name in ("weights", "probs"):
         if idx == 0:
             return Contribution(((g, ("same",)), (c.inputs[1], ("rowscalar",))),
@@ -295,46 +253,6 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((src, ("at", -1, t)), (c.key, ("shape",))),
                             lambda be, v: _loss_grad(be, v[0], t), "−1/probs at [last, target]")
     return None
-
-
-def _sum_normalized_contribution(c: Node, idx: int, config: ModelConfig) -> Contribution:
-    """``softmax = "sum"``: ``w = s / S`` with ``S`` the row sum of the unmasked ``s``.
-
-    ``grad.s`` receives ``G / S`` from ``w`` and ``grad.S`` from ``S`` (each 0 where masked);
-    ``grad.S = −Σⱼ Gⱼ sⱼ / S²`` over the unmasked keys.
-    """
-    name = c.key[0]
-    g = grad_key(c.key)
-    masked = config.mask == "causal" and name in ("weights", "score_sum")
-
-    def allowed(rows: int, cols: int) -> A.Mask:
-        return A.causal_mask(rows, cols) if masked else A.full_mask(rows, cols)
-
-    def keep(be: Backend, m: list[list[Num]]) -> Matrix:
-        ok = allowed(len(m), len(m[0]))
-        return tuple(tuple(x if a else be.integer(0) for x, a in zip(r, o, strict=True))
-                     for r, o in zip(m, ok, strict=True))
-
-    if name in ("score_sum", "logit_sum"):
-        return Contribution(((g, ("rowscalar",)), (c.inputs[0], ("shape",))),
-                            lambda be, v: keep(be, [[r[0]] * shape(v[1])[1] for r in v[0]]),
-                            f"{g[0]} (one per row, to every unmasked entry)")
-    if idx == 0:
-        return Contribution(((g, ("same",)), (c.inputs[1], ("rowscalar",))),
-                            lambda be, v: keep(be, [[be.div(x, s[0]) for x in r]
-                                                    for r, s in zip(v[0], v[1], strict=True)]),
-                            f"{g[0]} / {c.inputs[1][0]}")
-
-    def denominator(be: Backend, v: Sequence[Matrix]) -> Matrix:
-        gm, sm, tm = v
-        ok = allowed(*shape(sm))
-        return tuple((be.div(be.sub(be.integer(0), be.dot(
-            [x for x, a in zip(gr, o, strict=True) if a],
-            [y for y, a in zip(sr, o, strict=True) if a])), be.mul(t[0], t[0])),)
-            for gr, sr, t, o in zip(gm, sm, tm, ok, strict=True))
-
-    return Contribution(((g, ("row",)), (c.inputs[0], ("row",)), (c.inputs[1], ("rowscalar",))),
-                        denominator, f"−Σ {g[0]} ⊙ {c.inputs[0][0]} / {c.inputs[1][0]}²")
 
 
 def _softmax_denominator(be: Backend, v: Sequence[Matrix]) -> Matrix:
@@ -396,10 +314,6 @@ def _layernorm_contribution(c: Node, idx: int, g: Key, gamma: Matrix | None,
 
 
 # --------------------------------------------------------------------------- parameters
-
-
-def param_key(name: str, layer: int | None, prefix: str = "grad") -> Key:
-    return (f"{prefix}.{name}", layer if name in LAYER_PARAMS else None, None)
 
 
 def param_contributions(c: Node, config: ModelConfig) -> list[tuple[str, Contribution]]:
@@ -524,7 +438,8 @@ def _param_value(params: Params, name: str, layer: int | None) -> Matrix | None:
 def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params,
                    asked: frozenset[str] = frozenset()) -> list[Node]:
     """``grad.*`` of every node the loss depends on, of every parameter, and ``new.*``
-    (and ``delta.*`` for the weights whose update a claim names: see :func:`update_nodes`)."""
+    (and ``delta.*`` for the weights whose update a claim names: see
+    :func:`.grad_variants.update_nodes`)."""
     by_key = {n.key: n for n in nodes}
     loss = ("loss", None, None)
     if loss not in by_key:
@@ -560,39 +475,8 @@ def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params,
             continue
         out.append(_param_node(key, full, parts,
                                f"how the loss changes with each entry of the weight {name}"))
-        news += update_nodes(name, key[1], full, lr, f"delta.{name}" in asked)
+        news += GV.update_nodes(name, key[1], full, lr, f"delta.{name}" in asked)
     return out + news
-
-
-def update_nodes(name: str, layer: int | None, full: Matrix, lr: Num,
-                 with_delta: bool) -> list[Node]:
-    """``new.<name>``, and before it ``delta.<name>`` = ``−learning_rate · grad.<name>``
-    when a claim names the update (then ``new`` adds the delta, so that the replay carries
-    a printed update into the new weight)."""
-    grad = param_key(name, layer)
-    new = param_key(name, layer, "new")
-    rate = ("learning_rate", ((lr,),))
-    meaning = f"{name} after one step of gradient descent"
-    if not with_delta:
-        return [Node(key=new, inputs=(grad,), formula=f"{name} − learning_rate · grad.{name}",
-                     fn=lambda be, i, p: _step(be, as_backend(be, full), i[0], lr),
-                     deps=(("same",),), params=((name, full), rate), meaning=meaning)]
-    delta = param_key(name, layer, "delta")
-    return [
-        Node(key=delta, inputs=(grad,), formula=f"−learning_rate · grad.{name}",
-             fn=lambda be, i, p: _step(be, zeros(be, *shape(full)), i[0], lr),
-             deps=(("same",),), params=(rate,),
-             meaning=f"the change of {name} in one step of gradient descent"),
-        Node(key=new, inputs=(delta,), formula=f"{name} + delta.{name}",
-             fn=lambda be, i, p: add_all(be, [as_backend(be, full), i[0]]),
-             deps=(("same",),), params=((name, full),), meaning=meaning),
-    ]
-
-
-def _step(be: Backend, w: Matrix, g: Matrix, lr: Num) -> Matrix:
-    rate = be.const(lr)
-    return tuple(tuple(be.sub(a, be.mul(rate, b)) for a, b in zip(rw, rg, strict=True))
-                 for rw, rg in zip(w, g, strict=True))
 
 
 def updated_params(params: Params, new: Mapping[Key, Matrix]) -> Params:

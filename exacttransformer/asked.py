@@ -19,8 +19,10 @@ Docs: ``docs/nodes.md``, "Numbers that walkthroughs print between the steps".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from .errors import InputError
 from .params import LAYER_MATRICES, LAYER_VECTORS, MODEL_MATRICES, MODEL_VECTORS
 
 PARAM_NAMES = LAYER_MATRICES + LAYER_VECTORS + MODEL_MATRICES + MODEL_VECTORS
@@ -33,6 +35,10 @@ PRODUCTS = tuple(f"{n}_product" for n in
                  ("q", "k", "v", "q_pre", "k_pre", "attn_out", "ffn_pre", "ffn_out", "logits"))
 """``<node>_product``: the product ``x W`` of a linear step before its bias is added."""
 
+
+CONTRIB = "contrib"
+"""Per-key contributions ``weights[i, j] · v[j, :]``, n × (m·d_head): key ``j``'s block of
+columns in query ``i``'s row; a claim selects the query with ``token`` and the key with ``key``."""
 
 STATISTICS = ("rowsum", "mean", "var", "std")
 """``<statistic>(<node>)``: a statistic of each row of a node (module :mod:`.stats`)."""
@@ -54,9 +60,9 @@ def _statistic_problem(stat: str, inner: str, node_names: tuple[str, ...]) -> st
     if stat not in STATISTICS:
         return (f"unknown statistic {stat!r} in {stat}({inner}); the statistics are: "
                 f"{', '.join(STATISTICS)}")
-    if inner not in node_names and inner not in PRODUCTS:
+    if inner not in node_names and inner not in PRODUCTS and inner != CONTRIB:
         return (f"unknown node {inner!r} in {stat}({inner}); a statistic reads one of: "
-                f"{', '.join(node_names + PRODUCTS)}")
+                f"{', '.join(node_names + PRODUCTS + (CONTRIB,))}")
     return None
 
 
@@ -84,7 +90,8 @@ def name_problem(name: str, node_names: tuple[str, ...] = ()) -> str | None:
 
 def is_asked_name(name: str) -> bool:
     """Whether ``name`` is a node that exists only when a claim asks for it."""
-    return name.startswith(DELTA) or name in PRODUCTS or parse_statistic(name) is not None
+    return (name.startswith(DELTA) or name in PRODUCTS or name == CONTRIB
+            or parse_statistic(name) is not None)
 
 
 def asked_names(names: Iterable[str]) -> frozenset[str]:
@@ -99,5 +106,26 @@ def asked_names(names: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-FORMS = ("delta.<weight>", "<statistic>(<node>)") + PRODUCTS
+FORMS = (CONTRIB, "delta.<weight>", "<statistic>(<node>)") + PRODUCTS
 """How the names of this module look, for messages that list the valid names."""
+
+
+def claim_key(claim: Mapping[str, Any], name: str, where: str,
+              keys: Sequence[str]) -> str | int | None:
+    """The ``key`` of a claim on ``contrib`` (a key token's text or 0-based index), checked.
+
+    >>> claim_key({"key": "cat"}, "contrib", "claims[0]", ("The", "cat"))
+    'cat'
+    """
+    key = claim.get("key")
+    if key is None:
+        return None
+    if name != CONTRIB:
+        raise InputError(f"only a claim on {CONTRIB} selects a key (this one is {name!r})",
+                         key=f"{where}.key")
+    if isinstance(key, str) and key in keys:
+        return key
+    if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(keys):
+        return key
+    raise InputError(f"{key!r} is not one of the keys' tokens ({', '.join(keys)}) "
+                     "or their 0-based index", key=f"{where}.key")

@@ -75,7 +75,7 @@ MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "lnf_mean", "lnf_var", "
 TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims", "decoding")
 INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk",
               "text", "corpus", "merges", "analogy")
-CLAIM_KEYS = ("name", "token", "layer", "head", "value", "note")
+CLAIM_KEYS = ("name", "token", "key", "layer", "head", "value", "note")
 
 
 class _FloatText(str):
@@ -93,6 +93,8 @@ class Claim:
     layer: int = 0
     head: int = 0
     note: str = ""
+    key: str | int | None = None
+    """For ``contrib``: the key token whose block of the query's row is claimed."""
 
     def where(self) -> str:
         return f"claims[{self.number}]"
@@ -495,7 +497,8 @@ class _Loader:
             if not isinstance(note, str):
                 raise self.error(f"{where}.note", "expected a string")
             out.append(Claim(number=n, name=name, value=_plain(c["value"]), token=token,
-                             layer=layer, head=head, note=note))
+                             layer=layer, head=head, note=note,
+                             key=AS.claim_key(c, name, where, inputs.kv_tokens or inputs.tokens)))
         return tuple(out)
 
     def index(self, c: dict[str, Any], key: str, where: str, count: int, what: str) -> int:

@@ -79,3 +79,28 @@ def update_nodes(name: str, layer: int | None, full: Matrix, lr: Num,
              fn=lambda be, i, p: add_all(be, [as_backend(be, full), i[0]]),
              deps=(("same",),), params=((name, full),), meaning=meaning),
     ]
+
+
+def contrib_contribution(c: Node, idx: int) -> Contribution:
+    """Per-key contributions (``contrib[i, j·d + c] = w[i, j] v[j, c]``) and ``z`` as their
+    sum: ``grad.contrib[i, j·d + c] = G_z[i, c]``, ``grad.w[i, j] = Σ_c G[i, j·d + c] v[j, c]``,
+    ``grad.v[j, c] = Σ_i G[i, j·d + c] w[i, j]``."""
+    g = grad_key(c.key)
+    d = c.deps[0][1]
+    if c.key[0] == "z":
+        return Contribution(((g, ("mod", d)), (c.inputs[0], ("shape",))),
+                            lambda be, v: tuple(tuple(r[j % d] for j in range(shape(v[1])[1]))
+                                                for r in v[0]),
+                            f"{g[0]} (one copy per key)")
+    if idx == 0:
+        return Contribution(((g, ("blockof", d)), (c.inputs[1], ("rowT",))),
+                            lambda be, v: tuple(tuple(be.dot(gr[j * d:(j + 1) * d], vr)
+                                                      for j, vr in enumerate(v[1]))
+                                                for gr in v[0]),
+                            f"Σ_c {g[0]}[i, j·d + c] v[j, c]")
+    return Contribution(((g, ("blockcol", d)), (c.inputs[0], ("colT",))),
+                        lambda be, v: tuple(tuple(be.dot([gr[j * d + k] for gr in v[0]],
+                                                         [wr[j] for wr in v[1]])
+                                                  for k in range(d))
+                                            for j in range(len(v[1][0]))),
+                        f"Σ_i {g[0]}[i, j·d + c] weights[i, j]")

@@ -251,8 +251,16 @@ def _softmax_nodes(config: ModelConfig, layer: int, h: int) -> list[Node]:
     return nodes
 
 
+def _value_width(lp: LayerParams, heads: int, given: Mapping[Key, Matrix], v: Key) -> int | None:
+    """``d_v`` of one head, from ``W_V`` or a given ``v`` (None: neither is known yet)."""
+    if v in given:
+        return shape(given[v])[1]
+    return shape(lp.W_V)[1] // heads if lp.W_V is not None else None
+
+
 def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
-                     asked: frozenset[str] = frozenset()) -> list[Node]:
+                     asked: frozenset[str] = frozenset(),
+                     given: Mapping[Key, Matrix] = MappingProxyType({})) -> list[Node]:
     heads = config.heads
     x_in: Key = ("attn_in", layer, None)
     scale_k: Key = ("scale", layer, None)
@@ -287,8 +295,12 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
                                          hk("weights"), MEANINGS)
         else:
             nodes += _softmax_nodes(config, layer, h)
-        nodes.append(_node(hk("z"), [hk("weights"), hk("v")], "weights v",
-                           lambda be, i, p: A.mix(be, i[0], i[1]), [("row",), ("col",)]))
+        d_v = _value_width(lp, heads, given, hk("v"))
+        if "contrib" in asked and d_v is not None:
+            nodes += V.contribution_nodes(MEANINGS, layer, h, d_v)
+        else:
+            nodes.append(_node(hk("z"), [hk("weights"), hk("v")], "weights v",
+                               lambda be, i, p: A.mix(be, i[0], i[1]), [("row",), ("col",)]))
     z_keys = [("z", layer, h) for h in range(heads)]
     dv = shape(lp.W_V)[1] // heads if lp.W_V is not None else None
     if heads == 1:
@@ -315,7 +327,8 @@ def _residual(be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]
 
 
 def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None,
-                 asked: frozenset[str] = frozenset()) -> list[Node]:
+                 asked: frozenset[str] = frozenset(),
+                 given: Mapping[Key, Matrix] = MappingProxyType({})) -> list[Node]:
     L = layer
     k = lambda n: (n, L, None)  # noqa: E731
     nodes: list[Node] = []
@@ -329,7 +342,8 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         nodes.append(_node(k("attn_in"), [k("ln1")], "ln1", _identity("attn_in"), [("same",)]))
     else:
         nodes.append(_node(k("attn_in"), [k("x")], "x", _identity("attn_in"), [("same",)]))
-    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"), asked)
+    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"), asked,
+                              given)
     nodes.append(_add_node(k("resid_mid"), k("x"), k("attn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln1", L, k("resid_mid"), *ln1)
@@ -509,7 +523,7 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
                              meaning="the hidden states the keys and values read"))
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
-        nodes += _layer_nodes(config, layer, lp, kv, inputs.asked)
+        nodes += _layer_nodes(config, layer, lp, kv, inputs.asked, inputs.given)
     nodes += _head_nodes(config, params, ("out", len(layers) - 1, None), inputs)
     nodes += D.decoding_nodes(config, params, inputs)
     nodes += G.geometry_nodes(params, inputs)

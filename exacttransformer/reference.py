@@ -398,7 +398,15 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key,
             run.node(hk("exp_sum", h), [hk("exp_scores", h)],
                      lambda e: [[math.fsum(r)] for r in e])
             run.node(hk("weights", h), [hk("exp_scores", h), hk("exp_sum", h)], softmax_rows)
-        run.node(hk("z", h), [hk("weights", h), hk("v", h)], matmul)
+        if "contrib" in asked:  # per-key contributions, then z as their sum
+            run.node(hk("contrib", h), [hk("weights", h), hk("v", h)],
+                     lambda w, v: [[a * x for a, vr in zip(wr, v, strict=True) for x in vr]
+                                   for wr in w])
+            run.node(hk("z", h), [hk("contrib", h), hk("v", h)],
+                     lambda c, v: [[math.fsum(r[b * len(v[0]) + j] for b in range(len(v)))
+                                    for j in range(len(v[0]))] for r in c])
+        else:
+            run.node(hk("z", h), [hk("weights", h), hk("v", h)], matmul)
     run.node(("concat", L, None), [("z", L, h) for h in range(heads)],
              lambda *zs: [[x for z in parts for x in z] for parts in zip(*zs, strict=True)])
     _linear(run, ("attn_out", L, None), ("concat", L, None), W["W_O"], B["b_O"], asked)
@@ -482,6 +490,7 @@ NAMES = frozenset((
     "exp_logits", "exp_logits_sum", "probs",
     "score_sum", "logit_sum",
     # asked for by a claim (docs/nodes.md, "Numbers that walkthroughs print between the steps")
+    "contrib",
     "q_product", "k_product", "v_product", "attn_out_product", "ffn_pre_product",
     "ffn_out_product", "logits_product",
 ))

@@ -211,6 +211,8 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("row",)), (c.inputs[0], ("row",)), (src, ("rowscalar",))),
                             _softmax_denominator,
                             f"−Σ {g[0]} ⊙ {c.inputs[0][0]} / {src[0]}²")
+    if name == "contrib" or (name == "z" and c.inputs[0][0] == "contrib"):
+        return GV.contrib_contribution(c, idx)
     if name == "z":
         if idx == 0:
             return Contribution(((g, ("row",)), (c.inputs[1], ("rowT",))),

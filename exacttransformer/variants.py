@@ -5,7 +5,9 @@ returns the nodes of one step in one of its written forms:
 
 * :func:`linear_nodes`: ``x W + b`` as one node, or as the product ``x W`` and then ``+ b``
   when a claim names ``<node>_product``;
-* :func:`sum_normalization`: ``softmax = "sum"``, each row divided by its sum.
+* :func:`sum_normalization`: ``softmax = "sum"``, each row divided by its sum;
+* :func:`contribution_nodes`: the per-key contributions ``weights[i, j] · v[j, :]`` side by
+  side (``contrib``, asked for by a claim), and ``z`` as their sum.
 
 ``meanings`` is the table of :data:`exacttransformer.model.MEANINGS`, passed in so that
 this module does not import the model.
@@ -94,4 +96,40 @@ def sum_normalization(config: ModelConfig, src: Key, total: Key, out: Key,
              lambda be, i, p: A.sum_normalized(be, i[0], i[1], mask(i[0]), src[0]),
              [("same",), ("rowscalar",)],
              meaning=f"each row of {src[0]} divided by its sum (softmax = \"sum\")"),
+    ]
+
+
+def contributions(be: Backend, w: Matrix, v: Matrix) -> Matrix:
+    """``contrib[i, j·d + c] = w[i, j] · v[j, c]``: query ``i``'s row holds one block of
+    ``d`` columns per key ``j`` (n × m·d).
+
+    >>> from exacttransformer.backends import EXACT
+    >>> from sympy import Integer as I, Rational as R
+    >>> contributions(EXACT, ((R(1, 4), R(3, 4)),), ((I(1), I(0)), (I(2), I(4))))
+    ((1/4, 0, 3/2, 3),)
+    """
+    return tuple(tuple(be.mul(a, x) for a, vrow in zip(wrow, v, strict=True) for x in vrow)
+                 for wrow in w)
+
+
+def sum_blocks(be: Backend, c: Matrix, d: int) -> Matrix:
+    """The sum of the ``d``-wide blocks of each row: ``z`` from its contributions."""
+    return tuple(tuple(be.total([row[b * d + j] for b in range(len(row) // d)])
+                       for j in range(d)) for row in c)
+
+
+def contribution_nodes(meanings: Mapping[str, str], layer: int, head: int,
+                       d: int) -> list[Node]:
+    """``contrib`` (n × m·d) and ``z`` = the sum of its blocks, for one head."""
+    def hk(n: str) -> Key:
+        return (n, layer, head)
+
+    return [
+        node(meanings, hk("contrib"), [hk("weights"), hk("v")],
+             "weights[i, j] · v[j, :], one block per key j",
+             lambda be, i, p: contributions(be, i[0], i[1]), [("block", d), ("blockrow", d)],
+             meaning="what each key adds to the query's output: its weight times its value "
+                     "(one block of columns per key)"),
+        node(meanings, hk("z"), [hk("contrib")], "Σ_j contrib[:, block j]",
+             lambda be, i, p: sum_blocks(be, i[0], d), [("stride", d)]),
     ]

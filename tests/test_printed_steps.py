@@ -344,3 +344,76 @@ def test_decoding_is_refused_under_sum_normalization() -> None:
 
     with pytest.raises(InputError, match="decoding"):
         et.loads(SUM + "[decoding]\ntop_k = 1\n", "t.toml")
+
+
+# --- 1. per-key contributions: contrib, n × (m·d_head) --------------------------------------------
+
+def contrib_claim(value: object, token: str | None = None, key: str | None = None) -> str:
+    text = f'[[claims]]\nname = "contrib"\nvalue = {json.dumps(value)}\n'
+    text += f"token = {json.dumps(token)}\n" if token is not None else ""
+    return text + (f"key = {json.dumps(key)}\n" if key is not None else "")
+
+
+def test_contributions_are_weight_times_value_and_sum_to_z() -> None:
+    trace = et.loads(CAT + contrib_claim(["1", "1"], "cat", "The"), "t.toml").forward()
+    w, v = trace.value("weights", 0, 0), trace.value("v", 0, 0)
+    c = trace.value("contrib", 0, 0)
+    assert c == tuple(tuple(a * x for a, vr in zip(wr, v, strict=True) for x in vr) for wr in w)
+    plain = et.loads(CAT, "t.toml").forward()
+    assert plain.find("contrib", 0, 0) is None
+    z = trace.value("z", 0, 0)
+    assert all(sympy.simplify(a - b) == 0 for ra, rb in zip(z, plain.value("z", 0, 0), strict=True)
+               for a, b in zip(ra, rb, strict=True))
+
+
+def test_a_wrong_contribution_is_carried_into_z() -> None:
+    # v is [1, 1] for every token in the cat file, so each block is the weight twice.
+    text = CAT + claim("weights", ["0.50", "0.25", "0.25"], "cat") \
+        + contrib_claim([["0.50", "0.50"], ["0.25", "0.25"], ["0.25", "0.75"]], "cat") \
+        + claim("z", ["1.00", "1.50"], "cat")
+    report = check(et.loads(text, "t.toml"))
+    assert [c.verdict for c in report.claims] == ["rounded", "wrong", "carried"]
+    z = report.claims[2].elements[1]
+    assert z.origin == (("contrib", 0, 0), (1, 5))  # slept's second component, 0.75
+    # A later claim of slept's block as 0.25, 0.25 replaces the 0.75 in the replay: the
+    # printed 1.50 then matches nothing and is wrong.
+    text += contrib_claim(["0.25", "0.25"], "cat", "slept")
+    assert verdicts(text)[2] == "wrong"
+
+
+def test_contribution_claims_are_checked() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    with pytest.raises(InputError, match=r"claims\[0\].key"):
+        et.loads(CAT + contrib_claim(["1", "1"], "cat", "dog"), "t.toml")
+    with pytest.raises(InputError, match=r"only a claim on contrib"):
+        et.loads(CAT + claim("z", ["1", "1"], "cat") + 'key = "The"\n', "t.toml")
+    with pytest.raises(InputError, match=r"3 lists \(one per key\) of 2 numbers"):
+        check(et.loads(CAT + contrib_claim([["1", "1"]], "cat"), "t.toml"))
+
+
+def test_contributions_change_no_gradient() -> None:
+    asked = et.loads(BIASED + contrib_claim(["0", "0"], "a", "b"), "t.toml").forward()
+    plain = et.loads(BIASED, "t.toml").forward()
+    assert asked.find("contrib", 0, 0) is not None
+    assert asked.find("grad.contrib", 0, 0) is not None
+    for s in [s for s in plain if s.name.startswith("grad.")]:
+        other = asked.find(s.name, s.layer, s.head)
+        assert other is not None and all(
+            sympy.simplify(a - b) == 0 for ra, rb in zip(s.value, other.value, strict=True)
+            for a, b in zip(ra, rb, strict=True)), s.name
+
+
+def test_contributions_against_the_float_reference() -> None:
+    from exacttransformer.numbers import to_float
+    from exacttransformer.reference import reference_forward
+
+    walk = et.loads(BIASED + contrib_claim(["0", "0"], "a", "b"), "t.toml")
+    ref = reference_forward(walk.config, walk.params, walk.inputs)
+    trace = walk.forward()
+    for key in (("contrib", 0, 0), ("z", 0, 0), ("out", 0, None)):
+        exact = [[to_float(x) for x in r] for r in trace._index[key].value]
+        assert all(abs(a - b) <= 1e-12 * max(1.0, abs(a)) for ra, rb in
+                   zip(exact, ref[key], strict=True) for a, b in zip(ra, rb, strict=True)), key

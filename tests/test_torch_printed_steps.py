@@ -95,3 +95,16 @@ def test_sum_normalization_gradients_agree_with_autograd() -> None:
     for name, t in w.items():
         layer = None if name in ("W_U", "E") else 0
         assert close(trace.value(f"grad.{name}", layer, None), t.grad), name
+
+
+def test_contributions_are_torch_broadcast_products() -> None:
+    from test_printed_steps import BIASED, contrib_claim
+
+    trace = et.loads(BIASED + contrib_claim(["0", "0"], "a", "b"), "t.toml").forward()
+    w = torch.tensor([[to_float(x) for x in r] for r in trace.value("weights", 0, 0)],
+                     dtype=torch.float64)
+    v = torch.tensor([[to_float(x) for x in r] for r in trace.value("v", 0, 0)],
+                     dtype=torch.float64)
+    per_key = w.unsqueeze(-1) * v.unsqueeze(0)  # (n, m, d_head)
+    assert close(trace.value("contrib", 0, 0), per_key.reshape(w.shape[0], -1))
+    assert close(trace.value("z", 0, 0), per_key.sum(dim=1))

@@ -61,6 +61,12 @@ def formula(doc: Any, step: Step, result: Any, ops: list[Any], budget: float) ->
         return _statistic(doc, "rowsum", ops[0], budget)
     if name in ("weights", "probs") and doc.trace.config.softmax == "sum" and len(ops) == 2:
         return _divided(doc, ops[0], ops[1], budget)
+    if name == "contrib" and len(ops) == 2:
+        return _contributions(doc, ops[0], ops[1], budget)
+    if name == "z" and step.inputs and step.inputs[0][0] == "contrib":
+        return rf"\sum_j \left[{ops[0].symbol}\right]_{{j}}", [], [
+            (("text", "The sum of the blocks of "), ("math", ops[0].symbol),
+             ("text", ", one block per key."),)]
     if name.startswith("delta.") and len(ops) == 2:
         grad, rate = ops
         f = rf"-\eta \, {grad.symbol}"
@@ -113,6 +119,22 @@ def _divided(doc: Any, s: Any, total: Any, budget: float) -> Any:
         return f, [], []
     inv = doc.piece(r"\frac{1}{" + tex(total.picked[0][0]) + "}")
     return f, [("", inv), ("", doc.operand(s, budget - inv.width))], []
+
+
+def _contributions(doc: Any, w: Any, v: Any, budget: float) -> Any:
+    """``[α_1 v_1, …, α_m v_m]`` with one query's numbers substituted when short."""
+    f = rf"\left[\alpha_{{j}} \, v_{{j}}\right]_{{j = 1 \ldots {len(v.value)}}}"
+    notes = [(("text", "Key "), ("math", "j"), ("text", "'s block of columns is its weight "
+                                                        "times its value vector."),)]
+    if len(w.rows) != 1:
+        return f, [], notes
+    row = w.picked[0]
+    if any(size(x, STAT_LIMIT + 1) > STAT_LIMIT for x in (*row, *(y for r in v.value for y in r))):
+        return f, [], notes
+    blocks = [tex(a) + r" \begin{bmatrix} " + " & ".join(tex(y) for y in vr) + r" \end{bmatrix}"
+              for a, vr in zip(row, v.value, strict=True)]
+    piece = doc.piece(r"\left[" + ", ".join(blocks) + r"\right]")
+    return (f, [("", piece)], notes) if piece.width <= budget else (f, [], notes)
 
 
 def _sum(terms: list[str]) -> str:

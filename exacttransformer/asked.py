@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .config import suggest
 from .errors import InputError
 from .params import LAYER_MATRICES, LAYER_VECTORS, MODEL_MATRICES, MODEL_VECTORS
 
@@ -86,6 +87,17 @@ def name_problem(name: str, node_names: tuple[str, ...] = ()) -> str | None:
     if parsed is not None:
         return _statistic_problem(*parsed, node_names)
     return None
+
+
+def claim_name_problem(name: str, node_names: tuple[str, ...],
+                       prefixes: tuple[str, ...]) -> str | None:
+    """What is wrong with ``name`` as a claim's node name (None: nothing); an unknown name's
+    message lists the valid ones."""
+    problem = name_problem(name, node_names)
+    if problem is not None or name in node_names or name.startswith(prefixes) \
+            or is_asked_name(name):
+        return problem
+    return f"unknown node {name!r}; {suggest(name, node_names + FORMS)}"
 
 
 def is_asked_name(name: str) -> bool:

@@ -25,6 +25,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "norm": ("none", "post", "pre"),
     "positional": ("none", "sinusoidal", "sinusoidal_guide", "learned", "rope"),
     "vectors": ("row", "column"),
+    "head": ("softmax", "sigmoid"),
 }
 
 
@@ -51,6 +52,7 @@ class ModelConfig:
     d_model: int | None = None
     tie_embeddings: bool = False
     final_norm: bool = False
+    head: str = "softmax"
 
     def __post_init__(self) -> None:
         for key, allowed in CHOICES.items():

@@ -18,6 +18,7 @@ from typing import Any
 import sympy
 
 from . import asked as AS
+from . import binary as B
 from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
 from .decoding import DecodingConfig
@@ -57,8 +58,8 @@ NODE_NAMES = (
     "q_pre", "k_pre", "rope_angle", "greedy", "top_k_probs", "top_p_sorted", "top_p_cumsum",
     "top_p_probs", "filtered_probs", "sample_cdf", "sample", "cosine", "analogy",
     "analogy_cosine", "analogy_nearest",
-    # softmax = "sum" (docs/nodes.md)
-    "score_sum", "logit_sum",
+    # softmax = "sum", head = "sigmoid" (docs/nodes.md)
+    "score_sum", "logit_sum", "sigmoid", "bce",
 )
 """Node names of SPEC §3 and docs/nodes.md (``grad.*``, ``new.*``, ``bpe.*``, ``gen.*`` and
 ``beam.*`` are accepted by prefix)."""
@@ -71,10 +72,11 @@ HEAD_NODES = frozenset(
 )
 MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "lnf_mean", "lnf_var", "lnf", "final",
                          "logits", "scaled_logits", "shifted_logits", "exp_logits",
-                         "exp_logits_sum", "probs", "loss", "rope_angle", "logit_sum"))
+                         "exp_logits_sum", "probs", "loss", "rope_angle", "logit_sum",
+                         "sigmoid", "bce"))
 TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims", "decoding")
 INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk",
-              "text", "corpus", "merges", "analogy")
+              "text", "corpus", "merges", "analogy", "labels")
 CLAIM_KEYS = ("name", "token", "key", "layer", "head", "value", "note")
 
 
@@ -201,7 +203,7 @@ class _Loader:
 
     def __init__(self, name: str):
         self.name = name
-        self.softmax = "plain"
+        self.softmax = "plain-or-stable"
 
     def error(self, key: str, message: str) -> InputError:
         return InputError(message, file=self.name, key=key)
@@ -252,7 +254,8 @@ class _Loader:
         title = self.text(data, "title")
         source = self.text(data, "source")
         config = self.config(self.table(data, "model"))
-        self.softmax = config.softmax
+        self.softmax = ("softmax = \"sum\"" if config.softmax == "sum" else
+                        "head = \"sigmoid\"" if config.head == "sigmoid" else "plain-or-stable")
         column = config.vectors == "column"
         inp = self.table(data, "input")
         weights = self.table(data, "weights")
@@ -473,13 +476,9 @@ class _Loader:
             name = c.get("name")
             if not isinstance(name, str):
                 raise self.error(f"{where}.name", "missing or not a string: which node is claimed")
-            problem = AS.name_problem(name, NODE_NAMES)
+            problem = AS.claim_name_problem(name, NODE_NAMES, NAME_PREFIXES)
             if problem is not None:
                 raise self.error(f"{where}.name", problem)
-            if (name not in NODE_NAMES and not name.startswith(NAME_PREFIXES)
-                    and not AS.is_asked_name(name)):
-                raise self.error(f"{where}.name", f"unknown node {name!r}; "
-                                                  f"{suggest(name, NODE_NAMES + AS.FORMS)}")
             token = c.get("token")
             if isinstance(token, bool) or (token is not None and not isinstance(token, str | int)):
                 raise self.error(f"{where}.token", "expected a token text or a 0-based index")
@@ -592,8 +591,8 @@ class _Loader:
             return None
         if not isinstance(table, dict):
             raise self.error("decoding", "expected a table [decoding]")
-        if self.softmax == "sum":
-            raise self.error("decoding", "decoding is not available with softmax = \"sum\" "
+        if self.softmax != "plain-or-stable":
+            raise self.error("decoding", f"decoding is not available with {self.softmax} "
                                          "(the generation loop uses the exponential softmax)")
         allowed = ("top_k", "top_p", "u", "beam_width", "steps", "kv_cache")
         kw: dict[str, Any] = {}
@@ -669,8 +668,10 @@ class _Loader:
                 raise self.error("input.unk", f"{unk!r} is not in the {which}; "
                                               f"{suggest(unk, vocab)}")
         self.check_generation_positions(inputs, decoding, config, params)
+        labels = B.parse_labels(inp.get("labels"), config.head, target,
+                                *B.logits_shape(inputs.given, params.W_U, len(inputs.tokens)))
         return replace(inputs, tokenization=tokenization, target=target, decoding=decoding,
-                       analogy=tuple(analogy) if analogy else None, unk=unk)
+                       analogy=tuple(analogy) if analogy else None, unk=unk, labels=labels)
 
     def check_generation_positions(self, inputs: Inputs, decoding: DecodingConfig | None,
                                    config: ModelConfig, params: Params) -> None:

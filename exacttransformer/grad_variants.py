@@ -104,3 +104,30 @@ def contrib_contribution(c: Node, idx: int) -> Contribution:
                                                   for k in range(d))
                                             for j in range(len(v[1][0]))),
                         f"Σ_i {g[0]}[i, j·d + c] weights[i, j]")
+
+
+def binary_contribution(c: Node) -> Contribution:
+    """The binary head: ``bce = −mean(y log p + (1 − y) log(1 − p))`` gives
+    ``grad.sigmoid = (p − y) / (N p (1 − p))``, and ``p = sigmoid(ℓ)`` gives
+    ``grad.logits = G ⊙ p (1 − p)`` (their product is ``(p − y) / N``)."""
+    g = grad_key(c.key)
+    if c.key[0] == "sigmoid":
+        return Contribution(((g, ("same",)), (c.key, ("same",))),
+                            lambda be, v: tuple(tuple(be.mul(a, be.mul(p, be.sub(be.integer(1), p)))
+                                                      for a, p in zip(ga, pa, strict=True))
+                                                for ga, pa in zip(v[0], v[1], strict=True)),
+                            f"{g[0]} ⊙ sigmoid (1 − sigmoid)")
+    labels = dict(c.params)["labels"]
+    assert labels is not None
+
+    def fn(be: Backend, v: Sequence[Matrix]) -> Matrix:
+        p = v[0]
+        n = be.integer(sum(len(r) for r in p))
+        one = be.integer(1)
+        return tuple(tuple(be.div(be.sub(q, be.const(y)), be.mul(n, be.mul(q, be.sub(one, q))))
+                           for q, y in zip(pr, yr, strict=True))
+                     for pr, yr in zip(p, labels, strict=True))
+
+    # The loss is where backpropagation starts: its own gradient is 1, not a node.
+    return Contribution(((c.inputs[0], ("same",)),), fn,
+                        "(sigmoid − labels) / (N sigmoid (1 − sigmoid))")

@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import attention as A
+from . import binary as B
 from . import decoding as D
 from . import feedforward as F
 from . import geometry as G
@@ -91,6 +92,8 @@ MEANINGS: dict[str, str] = {
     "exp_logits": "e to the power of each scaled logit",
     "exp_logits_sum": "the sum of each row of exponentials",
     "probs": "the probability of each word coming next",
+    "sigmoid": "the probability of the positive class for each logit (sigmoid)",
+    "bce": "the binary cross-entropy of the sigmoid outputs against the labels",
     "greedy": "the most probable next word (greedy decoding)",
     "top_k_probs": "the probabilities kept by top-k, renormalized",
     "top_p_sorted": "the next-word probabilities, largest first",
@@ -121,6 +124,8 @@ class Inputs:
     decoding: D.DecodingConfig | None = None
     analogy: tuple[str, str, str] | None = None
     asked: frozenset[str] = frozenset()
+    labels: Matrix | None = None
+    """``[input] labels`` of the binary head (``head = "sigmoid"``)."""
     """Names of nodes that exist only when a claim asks for them (:mod:`.asked`)."""
 
     def __post_init__(self) -> None:
@@ -482,6 +487,9 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
     else:
         nodes += V.linear_nodes(MEANINGS, g("logits"), g("final"), ("W_U", params.W_U),
                                ("b_U", _as_row(params.b_U)), inputs.asked)
+    if config.head == "sigmoid":
+        return nodes + [B.sigmoid_node(g("logits"))] + (
+            [B.bce_node(inputs.labels)] if inputs.labels is not None else [])
     temp = config.temperature
     nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
                        lambda be, i, p: LG.scaled_logits(be, i[0], _req(p, "T")[0][0]), [("same",)],
@@ -529,6 +537,7 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
     nodes += G.geometry_nodes(params, inputs)
     if inputs.target is not None:
         nodes.append(TR.loss_node(inputs.target))
+    if inputs.target is not None or inputs.labels is not None:
         nodes += TR.backward_nodes(nodes, config, params, inputs.asked)
     return tuple(ST.statistic_nodes(nodes, inputs.asked))
 

@@ -447,8 +447,24 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
         run.node(k("out"), [k("resid_post")], ident)
 
 
+def _binary_head(run: _Run, labels: FloatMatrix | None) -> None:
+    """``sigmoid`` of the logits and, with labels, their mean binary cross-entropy."""
+    def bce(p: FloatMatrix) -> FloatMatrix:
+        assert labels is not None
+        terms = [y * math.log(q) if y else 0.0 for pr, yr in zip(p, labels, strict=True)
+                 for q, y in zip(pr, yr, strict=True)]
+        terms += [(1 - y) * math.log1p(-q) if y != 1 else 0.0
+                  for pr, yr in zip(p, labels, strict=True) for q, y in zip(pr, yr, strict=True)]
+        return [[-math.fsum(terms) / sum(len(r) for r in p)]]
+
+    run.node(("sigmoid", None, None), [("logits", None, None)],
+             lambda m: [[1.0 / (1.0 + math.exp(-x)) for x in r] for r in m])
+    if labels is not None:
+        run.node(("bce", None, None), [("sigmoid", None, None)], bce)
+
+
 def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key,
-                asked: frozenset[str] = frozenset()) -> None:
+                asked: frozenset[str] = frozenset(), labels: FloatMatrix | None = None) -> None:
     """``final``, ``logits`` and the softmax over the vocabulary at ``temperature``."""
     def g(name: str) -> Key:
         return (name, None, None)
@@ -465,6 +481,9 @@ def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key,
         run.node(g("logits"), [g("final")], _projection(transpose(to_floats(params.E)), None))
     else:
         _linear(run, g("logits"), g("final"), _mat(params.W_U), _vec(params.b_U), asked)
+    if config.head == "sigmoid":
+        _binary_head(run, labels)
+        return
     temperature = to_float(config.temperature)
     run.node(g("scaled_logits"), [g("logits")],
              lambda s: [[x / temperature for x in row] for row in s])
@@ -488,7 +507,7 @@ NAMES = frozenset((
     "ffn_in", "ffn_pre", "ffn_act", "ffn_out", "resid_post", "out",
     "lnf_mean", "lnf_var", "lnf", "final", "logits", "scaled_logits", "shifted_logits",
     "exp_logits", "exp_logits_sum", "probs",
-    "score_sum", "logit_sum",
+    "score_sum", "logit_sum", "sigmoid", "bce",
     # asked for by a claim (docs/nodes.md, "Numbers that walkthroughs print between the steps")
     "contrib",
     "q_product", "k_product", "v_product", "attn_out_product", "ffn_pre_product",
@@ -524,7 +543,8 @@ def reference_forward(
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
         _layer(run, config, layer, lp, kv, inputs.asked)
-    _vocab_head(run, config, params, ("out", len(layers) - 1, None), inputs.asked)
+    _vocab_head(run, config, params, ("out", len(layers) - 1, None), inputs.asked,
+                None if inputs.labels is None else to_floats(inputs.labels))
     _statistics(run, inputs.asked)
     return run.values()
 

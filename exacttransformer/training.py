@@ -211,6 +211,8 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("row",)), (c.inputs[0], ("row",)), (src, ("rowscalar",))),
                             _softmax_denominator,
                             f"−Σ {g[0]} ⊙ {c.inputs[0][0]} / {src[0]}²")
+    if name in ("sigmoid", "bce"):
+        return GV.binary_contribution(c)
     if name == "contrib" or (name == "z" and c.inputs[0][0] == "contrib"):
         return GV.contrib_contribution(c, idx)
     if name == "z":
@@ -443,8 +445,8 @@ def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params,
     (and ``delta.*`` for the weights whose update a claim names: see
     :func:`.grad_variants.update_nodes`)."""
     by_key = {n.key: n for n in nodes}
-    loss = ("loss", None, None)
-    if loss not in by_key:
+    loss = next((k for k in (("loss", None, None), ("bce", None, None)) if k in by_key), None)
+    if loss is None:
         return []
     wanted: set[Key] = {loss}
     edges: dict[Key, list[tuple[Node, Contribution]]] = {}

@@ -417,3 +417,66 @@ def test_contributions_against_the_float_reference() -> None:
         exact = [[to_float(x) for x in r] for r in trace._index[key].value]
         assert all(abs(a - b) <= 1e-12 * max(1.0, abs(a)) for ra, rb in
                    zip(exact, ref[key], strict=True) for a, b in zip(ra, rb, strict=True)), key
+
+
+# --- 6. a binary head: sigmoid and bce with labels --------------------------------------------
+
+BINARY = """
+[model]
+head = "sigmoid"
+learning_rate = "1/10"
+[input]
+tokens = ["s1", "s2", "s3"]
+final = [[1, 2], [3, 4], [5, 6]]
+labels = [1, 0, 1]
+[weights]
+W_U = [["0.5"], ["-0.5"]]
+b_U = [0]
+"""
+
+
+def test_sigmoid_and_bce_are_exact_with_gradient_p_minus_y_over_n() -> None:
+    trace = et.loads(BINARY, "t.toml").forward()
+    logits = [r[0] for r in trace.value("logits")]
+    assert logits == [sympy.Rational(-1, 2)] * 3
+    p = 1 / (1 + sympy.exp(sympy.Rational(1, 2)))
+    assert all(sympy.simplify(r[0] - p) == 0 for r in trace.value("sigmoid"))
+    want = -(2 * sympy.log(p) + sympy.log(1 - p)) / 3
+    assert sympy.simplify(trace.value("bce")[0][0] - want) == 0
+    # grad.logits = (p − y) / N, row by row; grad.b_U its sum
+    grad = trace.value("grad.logits")
+    assert all(sympy.simplify(g[0] - (p - y) / 3) == 0 for g, y in zip(grad, (1, 0, 1), strict=True))
+    assert sympy.simplify(trace.value("grad.b_U")[0][0] - (3 * p - 2) / 3) == 0
+    assert trace.find("probs", None, None) is None and trace.find("loss", None, None) is None
+
+
+def test_binary_head_against_the_float_reference() -> None:
+    from exacttransformer.numbers import to_float
+    from exacttransformer.reference import reference_forward
+
+    walk = et.loads(BINARY, "t.toml")
+    ref = reference_forward(walk.config, walk.params, walk.inputs)
+    trace = walk.forward()
+    for key in (("sigmoid", None, None), ("bce", None, None)):
+        exact = [[to_float(x) for x in r] for r in trace._index[key].value]
+        assert all(abs(a - b) <= 1e-12 for ra, rb in zip(exact, ref[key], strict=True)
+                   for a, b in zip(ra, rb, strict=True)), key
+
+
+def test_labels_are_checked() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    cases = [
+        (BINARY.replace("labels = [1, 0, 1]", "labels = [1, 0]"), "input.labels", "3×1"),
+        (BINARY.replace("labels = [1, 0, 1]", 'labels = [1, 0, "1.5"]'), "input.labels[2]",
+         "[0, 1]"),
+        (BINARY.replace('head = "sigmoid"', ""), "input.labels", 'head = "sigmoid"'),
+        (BINARY.replace("labels = [1, 0, 1]", "target = 0"), "input.target", "labels"),
+        (BINARY.replace('head = "sigmoid"', 'head = "tanh"'), "model.head", "sigmoid"),
+    ]
+    for text, key, words in cases:
+        with pytest.raises(InputError) as info:
+            et.loads(text, "t.toml")
+        assert key in str(info.value) and words in str(info.value), str(info.value)

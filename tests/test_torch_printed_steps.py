@@ -108,3 +108,21 @@ def test_contributions_are_torch_broadcast_products() -> None:
     per_key = w.unsqueeze(-1) * v.unsqueeze(0)  # (n, m, d_head)
     assert close(trace.value("contrib", 0, 0), per_key.reshape(w.shape[0], -1))
     assert close(trace.value("z", 0, 0), per_key.sum(dim=1))
+
+
+def test_binary_head_agrees_with_torch_bce_and_autograd() -> None:
+    from test_printed_steps import BINARY
+
+    walk = et.loads(BINARY, "t.toml")
+    trace = walk.forward()
+    final = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=torch.float64)
+    w = torch.tensor([[0.5], [-0.5]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    p = torch.sigmoid(final @ w + b)
+    loss = torch.nn.functional.binary_cross_entropy(p, y)
+    assert close(trace.value("sigmoid"), p)
+    assert close(trace.value("bce"), loss.reshape(1, 1))
+    loss.backward()
+    assert close(trace.value("grad.W_U", None, None), w.grad)
+    assert close(trace.value("grad.b_U", None, None), b.grad)

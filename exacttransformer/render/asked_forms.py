@@ -61,6 +61,14 @@ def formula(doc: Any, step: Step, result: Any, ops: list[Any], budget: float) ->
         return _statistic(doc, "rowsum", ops[0], budget)
     if name in ("weights", "probs") and doc.trace.config.softmax == "sum" and len(ops) == 2:
         return _divided(doc, ops[0], ops[1], budget)
+    if name == "sigmoid" and len(ops) == 1:
+        return rf"\frac{{1}}{{1 + e^{{-{ops[0].symbol}}}}}", [], []
+    if name == "bce" and len(ops) == 2:
+        p, y = ops[0].symbol, r"y"
+        f = (rf"-\frac{{1}}{{N}} \sum \left({y} \log {p} + (1 - {y}) \log(1 - {p})\right)")
+        return f, [], [(("text", "The labels are "), ("math", r"y = " + doc.operand(ops[1], budget).tex),
+                        ("text", f", and N = {sum(len(r) for r in ops[0].value)} is the number "
+                                 "of outputs."),)]
     if name == "contrib" and len(ops) == 2:
         return _contributions(doc, ops[0], ops[1], budget)
     if name == "z" and step.inputs and step.inputs[0][0] == "contrib":

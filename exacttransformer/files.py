@@ -290,7 +290,8 @@ class _Loader:
                 raise self.error(where, f"unknown setting; {suggest(key, names)}")
             if key in CHOICES:
                 if not isinstance(value, str):
-                    raise self.error(where, f"expected a string; {suggest(str(value), CHOICES[key])}")
+                    raise self.error(where, f"expected a string; {suggest(str(value), CHOICES[key])}"
+                                            + ("; did you mean 'heads'?" if key == "head" else ""))
                 if value not in CHOICES[key]:
                     raise self.error(where, f"unknown value {value!r}; {suggest(value, CHOICES[key])}")
                 kwargs[key] = value

@@ -47,7 +47,7 @@ VERDICTS = ("exact", "rounded", "truncated", "float", "drift", "carried", "wrong
 MARKS = {"exact": "✓", "rounded": "≈", "truncated": "⌊", "float": "f", "drift": "~",
          "carried": "↳", "wrong": "✗"}
 
-KEY_ROWS = frozenset(("k", "v", "x_kv"))
+KEY_ROWS = frozenset(("k", "v", "x_kv", "x_k", "x_v"))
 
 ElementRef = tuple[Key, tuple[int, int]]
 

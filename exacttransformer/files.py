@@ -19,6 +19,7 @@ import sympy
 
 from . import asked as AS
 from . import binary as B
+from . import variants as V
 from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
 from .decoding import DecodingConfig
@@ -47,7 +48,7 @@ MAX_HEADS = 64
 MAX_CLAIMS = 5_000
 
 NODE_NAMES = (
-    "ids", "embed", "pos", "x", "x_kv", "attn_in",
+    "ids", "embed", "pos", "x", "x_kv", "x_k", "x_v", "attn_in",
     "ln1_mean", "ln1_var", "ln1", "ln2_mean", "ln2_var", "ln2",
     "q", "k", "v", "scores", "sqrt_dk", "scale", "scaled_scores", "shifted_scores",
     "exp_scores", "exp_sum", "weights", "z", "concat", "attn_out", "resid_mid",
@@ -58,8 +59,7 @@ NODE_NAMES = (
     "q_pre", "k_pre", "rope_angle", "greedy", "top_k_probs", "top_p_sorted", "top_p_cumsum",
     "top_p_probs", "filtered_probs", "sample_cdf", "sample", "cosine", "analogy",
     "analogy_cosine", "analogy_nearest",
-    # softmax = "sum", head = "sigmoid" (docs/nodes.md)
-    "score_sum", "logit_sum", "sigmoid", "bce",
+    "score_sum", "logit_sum", "sigmoid", "bce",  # softmax = "sum", head = "sigmoid"
 )
 """Node names of SPEC §3 and docs/nodes.md (``grad.*``, ``new.*``, ``bpe.*``, ``gen.*`` and
 ``beam.*`` are accepted by prefix)."""
@@ -70,7 +70,7 @@ HEAD_NODES = frozenset(
     ("q", "k", "v", "scores", "scaled_scores", "shifted_scores", "exp_scores", "exp_sum",
      "weights", "z", "q_pre", "k_pre", "score_sum")
 )
-MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "lnf_mean", "lnf_var", "lnf", "final",
+MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "x_k", "x_v", "lnf_mean", "lnf_var", "lnf", "final",
                          "logits", "scaled_logits", "shifted_logits", "exp_logits",
                          "exp_logits_sum", "probs", "loss", "rope_angle", "logit_sum",
                          "sigmoid", "bce"))
@@ -393,7 +393,7 @@ class _Loader:
                                       "vocab and E with tokens, or a node such as q, k, v, "
                                       "scores or logits, or a positional table "
                                       "(positional, d_model and tokens)")
-        rows = {shape(m)[0] for k, m in given.items() if k[0] not in ("x_kv", "k", "v", "pos")}
+        rows = {shape(m)[0] for k, m in given.items() if k[0] not in V.OTHER_ROWS}
         n = len(tokens)
         if tokens and rows and rows != {n}:
             raise self.error("input.tokens", f"{n} tokens but the given matrices have "
@@ -450,7 +450,7 @@ class _Loader:
             d = shape(params.E)[1]
         if d is None:
             d = config.d_model
-        d_kv = shape(inputs.given[("x_kv", None, None)])[1] if ("x_kv", None, None) in inputs.given else None
+        d_kv = V.kv_width(inputs.given)
         check_shapes(params, config, d, d_kv, multi=len(params.layers) > 1 or False)
         if config.positional == "learned" and params.P is None and params.E is not None:
             raise self.error("weights.P", "positional = \"learned\" needs the table P")

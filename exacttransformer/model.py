@@ -272,8 +272,9 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
     nodes: list[Node] = []
     rope = config.positional == "rope"
     for h in range(heads):
+        v_src = V.VALUE_INPUT if kv == V.KEY_INPUT else kv  # MultiHead(Q, K, V): x_k, x_v
         for name, w, b, src in (("q", "W_Q", "b_Q", x_in), ("k", "W_K", "b_K", kv),
-                                ("v", "W_V", "b_V", kv)):
+                                ("v", "W_V", "b_V", v_src)):
             wm = _head_slice(getattr(lp, w), h, heads)
             bm = _bias_slice(getattr(lp, b), h, heads)
             rotated = rope and name in ("q", "k")
@@ -349,6 +350,14 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         nodes.append(_node(k("attn_in"), [k("x")], "x", _identity("attn_in"), [("same",)]))
     nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"), asked,
                               given)
+    if config.ffn_input == "attention":
+        return nodes + V.direct_ffn(MEANINGS, L, lp.W_O is not None, [
+            *V.linear_nodes(MEANINGS, k("ffn_pre"), k("ffn_in"), ("W1", lp.W1),
+                            ("b1", _as_row(lp.b1)), asked),
+            _node(k("ffn_act"), [k("ffn_pre")], f"{config.activation}(ffn_pre)",
+                  lambda be, i, p: F.activate(be, i[0], config.activation), [("same",)]),
+            *V.linear_nodes(MEANINGS, k("ffn_out"), k("ffn_act"), ("W2", lp.W2),
+                            ("b2", _as_row(lp.b2)), asked)])
     nodes.append(_add_node(k("resid_mid"), k("x"), k("attn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln1", L, k("resid_mid"), *ln1)
@@ -529,6 +538,9 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
     if kv is not None:
         nodes.insert(0, Node(key=kv, inputs=(), formula="given", fn=None,
                              meaning="the hidden states the keys and values read"))
+    elif V.KEY_INPUT in inputs.given:
+        kv = V.KEY_INPUT
+        nodes[:0] = V.separate_inputs()
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
         nodes += _layer_nodes(config, layer, lp, kv, inputs.asked, inputs.given)

@@ -380,7 +380,8 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key,
         return (name, L, h)
 
     for h in range(heads):
-        for name, src in (("q", ("attn_in", L, None)), ("k", kv), ("v", kv)):
+        v_src: Key = ("x_v", None, None) if kv == ("x_k", None, None) else kv
+        for name, src in (("q", ("attn_in", L, None)), ("k", kv), ("v", v_src)):
             w = _cols(W[f"W_{name.upper()}"], h, heads)
             b = _part(B[f"b_{name.upper()}"], h, heads)
             _linear(run, hk(name, h), src, w, b, asked)
@@ -412,6 +413,14 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key,
     _linear(run, ("attn_out", L, None), ("concat", L, None), W["W_O"], B["b_O"], asked)
 
 
+def _ffn(run: _Run, config: ModelConfig, k: Callable[[str], Key], lp: LayerParams,
+         asked: frozenset[str]) -> None:
+    act = ACTIVATIONS[config.activation]
+    _linear(run, k("ffn_pre"), k("ffn_in"), _mat(lp.W1), _vec(lp.b1), asked)
+    run.node(k("ffn_act"), [k("ffn_pre")], lambda h: [[act(v) for v in r] for r in h])
+    _linear(run, k("ffn_out"), k("ffn_act"), _mat(lp.W2), _vec(lp.b2), asked)
+
+
 def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | None,
            asked: frozenset[str] = frozenset()) -> None:
     def k(name: str) -> Key:
@@ -427,6 +436,11 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
     else:
         run.node(k("attn_in"), [k("x")], ident)
     _attention(run, config, L, lp, kv if kv is not None else k("attn_in"), asked)
+    if config.ffn_input == "attention":  # no residual: the feed-forward reads attention
+        run.node(k("ffn_in"), [k("attn_out") if lp.W_O is not None else k("concat")], ident)
+        _ffn(run, config, k, lp, asked)
+        run.node(k("out"), [k("ffn_out")], ident)
+        return
     run.node(k("resid_mid"), [k("x"), k("attn_out")], plus)
     stream = k("resid_mid")
     if config.norm == "post":
@@ -435,10 +449,7 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
     elif config.norm == "pre":
         _norm(run, config, "ln2", L, k("resid_mid"), g2, b2n)
     run.node(k("ffn_in"), [k("ln2") if config.norm == "pre" else stream], ident)
-    act = ACTIVATIONS[config.activation]
-    _linear(run, k("ffn_pre"), k("ffn_in"), _mat(lp.W1), _vec(lp.b1), asked)
-    run.node(k("ffn_act"), [k("ffn_pre")], lambda h: [[act(v) for v in r] for r in h])
-    _linear(run, k("ffn_out"), k("ffn_act"), _mat(lp.W2), _vec(lp.b2), asked)
+    _ffn(run, config, k, lp, asked)
     run.node(k("resid_post"), [stream, k("ffn_out")], plus)
     if config.norm == "post":
         _norm(run, config, "ln2", L, k("resid_post"), g2, b2n)
@@ -500,7 +511,7 @@ def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key,
 
 
 NAMES = frozenset((
-    "ids", "embed", "pos", "x", "x_kv", "attn_in",
+    "ids", "embed", "pos", "x", "x_kv", "x_k", "x_v", "attn_in",
     "ln1_mean", "ln1_var", "ln1", "ln2_mean", "ln2_var", "ln2",
     "q", "k", "v", "scores", "sqrt_dk", "scale", "scaled_scores", "shifted_scores",
     "exp_scores", "exp_sum", "weights", "z", "concat", "attn_out", "resid_mid",
@@ -535,6 +546,9 @@ def reference_forward(
     """
     run = _Run(inputs.given)
     kv: Key | None = ("x_kv", None, None) if ("x_kv", None, None) in inputs.given else None
+    if kv is None and ("x_k", None, None) in inputs.given:  # MultiHead(Q, K, V)
+        kv = ("x_k", None, None)
+        run.node(("x_v", None, None), [], None)
     if kv is not None:
         run.node(kv, [], None)
     _front(run, config, params, inputs)

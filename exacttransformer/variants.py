@@ -6,6 +6,9 @@ returns the nodes of one step in one of its written forms:
 * :func:`linear_nodes`: ``x W + b`` as one node, or as the product ``x W`` and then ``+ b``
   when a claim names ``<node>_product``;
 * :func:`sum_normalization`: ``softmax = "sum"``, each row divided by its sum;
+* :func:`separate_inputs`: ``MultiHead(Q, K, V)`` with three different inputs, ``x`` for the
+  queries, ``x_k`` for the keys and ``x_v`` for the values;
+* :func:`direct_ffn`: ``ffn_input = "attention"``, a feed-forward reading the attention output;
 * :func:`contribution_nodes`: the per-key contributions ``weights[i, j] · v[j, :]`` side by
   side (``contrib``, asked for by a claim), and ``z`` as their sum.
 
@@ -21,6 +24,7 @@ from functools import partial
 from . import attention as A
 from .backends.base import Backend
 from .config import ModelConfig
+from .errors import InputError
 from .graph import Node, StepFn
 from .linalg import Matrix, add_bias, shape
 from .trace import Dep, Key
@@ -133,3 +137,53 @@ def contribution_nodes(meanings: Mapping[str, str], layer: int, head: int,
         node(meanings, hk("z"), [hk("contrib")], "Σ_j contrib[:, block j]",
              lambda be, i, p: sum_blocks(be, i[0], d), [("stride", d)]),
     ]
+
+
+OTHER_ROWS = ("x_kv", "k", "v", "pos", "x_k", "x_v")
+"""Given nodes whose rows need not be one per token (keys, values, a positional table)."""
+
+KEY_INPUT: Key = ("x_k", None, None)
+VALUE_INPUT: Key = ("x_v", None, None)
+
+
+def separate_inputs() -> list[Node]:
+    """The given ``x_k`` and ``x_v`` (the queries read ``x``, as usual)."""
+    return [Node(key=KEY_INPUT, inputs=(), formula="given", fn=None,
+                 meaning="the hidden states the keys read (K in MultiHead(Q, K, V))"),
+            Node(key=VALUE_INPUT, inputs=(), formula="given", fn=None,
+                 meaning="the hidden states the values read (V in MultiHead(Q, K, V))")]
+
+
+def kv_width(given: Mapping[Key, Matrix]) -> int | None:
+    """The width of what the keys and values read (``x_kv``, or ``x_k`` and ``x_v``), after
+    checking that ``x_k`` and ``x_v`` come together, with the same shape, without ``x_kv``."""
+    k, v = given.get(KEY_INPUT), given.get(VALUE_INPUT)
+    if (k is None) != (v is None):
+        missing = "x_v" if v is None else "x_k"
+        raise InputError("separate key and value inputs need both x_k and x_v",
+                         key=f"input.{missing}")
+    if k is not None and v is not None:
+        if ("x_kv", None, None) in given:
+            raise InputError("give x_kv (keys and values read the same) or x_k and x_v, "
+                             "not both", key="input.x_kv")
+        if shape(k) != shape(v):
+            raise InputError(f"x_k is {shape(k)[0]}×{shape(k)[1]} but x_v is "
+                             f"{shape(v)[0]}×{shape(v)[1]}: one row per key, of one width",
+                             key="input.x_v")
+        return shape(k)[1]
+    kv = given.get(("x_kv", None, None))
+    return None if kv is None else shape(kv)[1]
+
+
+def direct_ffn(meanings: Mapping[str, str], layer: int, has_w_o: bool,
+               ffn: Sequence[Node]) -> list[Node]:
+    """``ffn_in`` = the attention output (``attn_out``, or ``concat`` without ``W_O``), the
+    feed-forward nodes ``ffn``, and ``out`` = ``ffn_out``: no residual connections, so an
+    error in the attention output is carried into the feed-forward."""
+    src: Key = ("attn_out" if has_w_o else "concat", layer, None)
+
+    def same(name: str, of: Key) -> Node:
+        return node(meanings, (name, layer, None), [of], of[0], lambda be, i, p: i[0],
+                    [("same",)])
+
+    return [same("ffn_in", src), *ffn, same("out", ("ffn_out", layer, None))]

@@ -480,3 +480,95 @@ def test_labels_are_checked() -> None:
         with pytest.raises(InputError) as info:
             et.loads(text, "t.toml")
         assert key in str(info.value) and words in str(info.value), str(info.value)
+
+
+# --- 8. wiring: MultiHead(Q, K, V) with three inputs; a feed-forward reading attention -----------
+
+QKV = """
+[model]
+scale = "none"
+[input]
+tokens = ["q1"]
+kv_tokens = ["a", "b"]
+X = [[1, 0]]
+x_k = [[1, 0], [0, 1]]
+x_v = [[2, 4], [6, 8]]
+[weights]
+W_Q = [[1, 0], [0, 1]]
+W_K = [[1, 0], [0, 1]]
+W_V = [[1, 0], [0, 1]]
+"""
+
+
+def test_keys_and_values_read_their_own_inputs() -> None:
+    trace = et.loads(QKV, "t.toml").forward()
+    assert trace.value("k", 0, 0) == ((1, 0), (0, 1))
+    assert trace.value("v", 0, 0) == ((2, 4), (6, 8))
+    e = sympy.E
+    assert trace.value("weights", 0, 0) == ((e / (1 + e), 1 / (1 + e)),)
+
+
+def test_separate_inputs_are_checked() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    for text in (QKV.replace("x_v = [[2, 4], [6, 8]]", ""),
+                 QKV.replace("x_v = [[2, 4], [6, 8]]", "x_v = [[2, 4]]")):
+        with pytest.raises(InputError, match=r"input\.x_v"):
+            et.loads(text, "t.toml")
+    both = QKV.replace("x_k = [[1, 0], [0, 1]]", "x_k = [[1, 0], [0, 1]]\nx_kv = [[1, 0], [0, 1]]")
+    with pytest.raises(InputError, match="not both"):
+        et.loads(both, "t.toml")
+
+
+DIRECT = """
+[model]
+ffn_input = "attention"
+scale = "none"
+[input]
+tokens = ["a", "b"]
+X = [[1, 0], [0, 1]]
+[weights]
+W_Q = [[1, 0], [0, 1]]
+W_K = [[1, 0], [0, 1]]
+W_V = [[1, 2], [3, 4]]
+W1 = [[1, -1, 0], [0, 1, 1]]
+W2 = [[1], [1], [1]]
+"""
+
+
+def test_a_feed_forward_reading_attention_carries_its_errors() -> None:
+    trace = et.loads(DIRECT, "t.toml").forward()
+    assert trace.value("ffn_in", 0) == trace.value("concat", 0)
+    assert trace.value("out", 0) == trace.value("ffn_out", 0)
+    assert trace.find("resid_mid", 0) is None and trace.find("resid_post", 0) is None
+    text = DIRECT + claim("z", ["1.6", "2.7"], "a") + claim("ffn_pre", ["1.6", "1.1", "2.7"], "a")
+    assert verdicts(text) == ["wrong", "carried"]
+
+
+def test_direct_feed_forward_is_checked() -> None:
+    import pytest
+
+    from exacttransformer.errors import InputError
+
+    with pytest.raises(InputError, match="model.ffn_input"):
+        et.loads(DIRECT.replace('scale = "none"', 'scale = "none"\nnorm = "pre"'), "t.toml")
+    with pytest.raises(InputError, match="W1 needs 2 rows"):
+        et.loads(DIRECT.replace("W1 = [[1, -1, 0], [0, 1, 1]]", "W1 = [[1, -1, 0]]"), "t.toml")
+
+
+def test_wiring_against_the_float_reference() -> None:
+    from exacttransformer.numbers import to_float
+    from exacttransformer.reference import reference_forward
+
+    for text in (QKV, DIRECT):
+        walk = et.loads(text, "t.toml")
+        ref = reference_forward(walk.config, walk.params, walk.inputs)
+        trace = walk.forward()
+        assert set(ref) == {s.key for s in trace if s.key in ref}
+        assert set(ref) >= {k for k in (s.key for s in trace) if k[0] in ("x_k", "x_v", "out")}
+        for key, value in ref.items():
+            exact = [[to_float(x) for x in r] for r in trace._index[key].value]
+            assert all(abs(a - b) <= 1e-12 * max(1.0, abs(a)) for ra, rb in
+                       zip(exact, value, strict=True) for a, b in zip(ra, rb, strict=True)), key

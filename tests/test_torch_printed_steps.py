@@ -126,3 +126,22 @@ def test_binary_head_agrees_with_torch_bce_and_autograd() -> None:
     loss.backward()
     assert close(trace.value("grad.W_U", None, None), w.grad)
     assert close(trace.value("grad.b_U", None, None), b.grad)
+
+
+def test_separate_query_key_value_inputs_agree_with_torch_attention() -> None:
+    from test_printed_steps import DIRECT, QKV
+
+    trace = et.loads(QKV, "t.toml").forward()
+
+    def t(m: object) -> object:
+        return torch.tensor([[to_float(x) for x in r] for r in m], dtype=torch.float64)  # type: ignore[attr-defined]
+
+    q, k, v = (t(trace.value(n, 0, 0)) for n in ("q", "k", "v"))
+    z = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+    assert close(trace.value("z", 0, 0), z)
+    # The feed-forward reads the attention output directly: relu(concat W1) W2.
+    direct = et.loads(DIRECT, "t.toml").forward()
+    concat = t(direct.value("concat", 0))
+    w1 = torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    w2 = torch.ones(3, 1, dtype=torch.float64)
+    assert close(direct.value("out", 0), torch.relu(concat @ w1) @ w2)

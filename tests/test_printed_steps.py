@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sympy
 
 import exacttransformer as et
 from exacttransformer.check import check
+from exacttransformer.errors import ComputationError, InputError
+from exacttransformer.numbers import to_float
+from exacttransformer.reference import reference_forward
 
 CAT = """
 [input]
@@ -97,10 +101,6 @@ def test_a_printed_update_is_carried_into_the_new_weight() -> None:
 
 
 def test_an_update_of_an_unknown_weight_is_refused_with_the_valid_names() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     with pytest.raises(InputError) as info:
         et.loads(HEAD + claim("delta.W_X", "0"), "t.toml")
     assert "claims[0].name" in str(info.value) and "W_U" in str(info.value)
@@ -168,9 +168,6 @@ def test_splitting_a_linear_step_changes_no_gradient() -> None:
 
 
 def test_the_float_reference_computes_the_products() -> None:
-    from exacttransformer.numbers import to_float
-    from exacttransformer.reference import reference_forward
-
     walk = et.loads(products_asked(), "t.toml")
     ref = reference_forward(walk.config, walk.params, walk.inputs)
     trace = walk.forward()
@@ -244,9 +241,6 @@ def test_a_row_sum_of_printed_weights_drifts_from_them() -> None:
 
 
 def test_statistics_against_the_float_reference() -> None:
-    from exacttransformer.numbers import to_float
-    from exacttransformer.reference import reference_forward
-
     text = NORM + "".join(claim(f"{s}({n})", "0") for s in ("rowsum", "mean", "var", "std")
                           for n in ("x", "ln1", "ln1_var"))
     walk = et.loads(text, "t.toml")
@@ -261,10 +255,6 @@ def test_statistics_against_the_float_reference() -> None:
 
 
 def test_unknown_statistics_and_nodes_are_refused_with_the_valid_names() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     with pytest.raises(InputError) as info:
         et.loads(NORM + claim("median(ln1)", "0"), "t.toml")
     assert "rowsum, mean, var, std" in str(info.value)
@@ -313,19 +303,12 @@ def test_sum_normalization_divides_each_row_by_its_sum() -> None:
 
 
 def test_a_row_that_sums_to_zero_is_a_clear_error() -> None:
-    import pytest
-
-    from exacttransformer.errors import ComputationError
-
     text = '[model]\nsoftmax = "sum"\nscale = "none"\n[input]\nscores = [[1, -1], [2, 1]]\n'
     with pytest.raises(ComputationError, match=r"row 0 of scaled_scores sums to 0"):
         et.loads(text, "t.toml").forward()
 
 
 def test_sum_normalization_against_the_float_reference() -> None:
-    from exacttransformer.numbers import to_float
-    from exacttransformer.reference import reference_forward
-
     walk = et.loads(SUM, "t.toml")
     ref = reference_forward(walk.config, walk.params, walk.inputs)
     trace = walk.forward()
@@ -338,10 +321,6 @@ def test_sum_normalization_against_the_float_reference() -> None:
 
 
 def test_decoding_is_refused_under_sum_normalization() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     with pytest.raises(InputError, match="decoding"):
         et.loads(SUM + "[decoding]\ntop_k = 1\n", "t.toml")
 
@@ -382,10 +361,6 @@ def test_a_wrong_contribution_is_carried_into_z() -> None:
 
 
 def test_contribution_claims_are_checked() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     with pytest.raises(InputError, match=r"claims\[0\].key"):
         et.loads(CAT + contrib_claim(["1", "1"], "cat", "dog"), "t.toml")
     with pytest.raises(InputError, match=r"only a claim on contrib"):
@@ -407,9 +382,6 @@ def test_contributions_change_no_gradient() -> None:
 
 
 def test_contributions_against_the_float_reference() -> None:
-    from exacttransformer.numbers import to_float
-    from exacttransformer.reference import reference_forward
-
     walk = et.loads(BIASED + contrib_claim(["0", "0"], "a", "b"), "t.toml")
     ref = reference_forward(walk.config, walk.params, walk.inputs)
     trace = walk.forward()
@@ -451,9 +423,6 @@ def test_sigmoid_and_bce_are_exact_with_gradient_p_minus_y_over_n() -> None:
 
 
 def test_binary_head_against_the_float_reference() -> None:
-    from exacttransformer.numbers import to_float
-    from exacttransformer.reference import reference_forward
-
     walk = et.loads(BINARY, "t.toml")
     ref = reference_forward(walk.config, walk.params, walk.inputs)
     trace = walk.forward()
@@ -464,10 +433,6 @@ def test_binary_head_against_the_float_reference() -> None:
 
 
 def test_labels_are_checked() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     cases = [
         (BINARY.replace("labels = [1, 0, 1]", "labels = [1, 0]"), "input.labels", "3×1"),
         (BINARY.replace("labels = [1, 0, 1]", 'labels = [1, 0, "1.5"]'), "input.labels[2]",
@@ -509,10 +474,6 @@ def test_keys_and_values_read_their_own_inputs() -> None:
 
 
 def test_separate_inputs_are_checked() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     for text in (QKV.replace("x_v = [[2, 4], [6, 8]]", ""),
                  QKV.replace("x_v = [[2, 4], [6, 8]]", "x_v = [[2, 4]]")):
         with pytest.raises(InputError, match=r"input\.x_v"):
@@ -548,10 +509,6 @@ def test_a_feed_forward_reading_attention_carries_its_errors() -> None:
 
 
 def test_direct_feed_forward_is_checked() -> None:
-    import pytest
-
-    from exacttransformer.errors import InputError
-
     with pytest.raises(InputError, match="model.ffn_input"):
         et.loads(DIRECT.replace('scale = "none"', 'scale = "none"\nnorm = "pre"'), "t.toml")
     with pytest.raises(InputError, match="W1 needs 2 rows"):
@@ -559,9 +516,6 @@ def test_direct_feed_forward_is_checked() -> None:
 
 
 def test_wiring_against_the_float_reference() -> None:
-    from exacttransformer.numbers import to_float
-    from exacttransformer.reference import reference_forward
-
     for text in (QKV, DIRECT):
         walk = et.loads(text, "t.toml")
         ref = reference_forward(walk.config, walk.params, walk.inputs)

@@ -548,3 +548,22 @@ def test_the_structured_engine_agrees_to_twenty_digits(text: str) -> None:
         # correctly rounded decimals (every digit proven) of the two exact values
         assert [[to_sig(x, 20) for x in r] for r in a.value] == \
             [[to_sig(x, 20) for x in r] for r in b.value], a.key
+
+
+@pytest.mark.parametrize(("name", "listed"), [
+    ("median(ln1)", "rowsum, mean, var, std"),
+    ("mean(ln9)", "ln1_var"),
+    ("delta.W9", "W_Q"),
+    ("ffn_pre_prodcut", "ffn_pre_product"),
+])
+def test_unknown_names_exit_2_listing_the_valid_ones(
+        name: str, listed: str, tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from exacttransformer.cli import main
+
+    path = Path(str(tmp_path)) / "bad.toml"
+    path.write_text(NORM + claim(name, "0"))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "claims[0].name" in err and listed in err and "Traceback" not in err

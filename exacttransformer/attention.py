@@ -105,6 +105,33 @@ def weights(be: Backend, e: Matrix, sums: Matrix) -> Matrix:
     )
 
 
+def masked_sum(be: Backend, s: Matrix, mask: Mask) -> Matrix:
+    """Row sums of the unmasked entries (n×1): the denominator of ``softmax = "sum"``."""
+    return column_vector([be.total([x for x, ok in zip(row, allowed, strict=True) if ok])
+                          for row, allowed in zip(s, mask, strict=True)])
+
+
+def sum_normalized(be: Backend, s: Matrix, sums: Matrix, mask: Mask, what: str) -> Matrix:
+    """``s / rowsum(s)`` (0 where masked): the naive normalization some introductions use
+    before they introduce the softmax.  A row that sums to 0 cannot be normalized.
+
+    >>> from exacttransformer.backends import EXACT
+    >>> from sympy import Integer as I
+    >>> s = ((I(1), I(3)),)
+    >>> sum_normalized(EXACT, s, masked_sum(EXACT, s, full_mask(1, 2)), full_mask(1, 2), "s")
+    ((1/4, 3/4),)
+    """
+    out = []
+    for i, (row, (total,), allowed) in enumerate(zip(s, sums, mask, strict=True)):
+        if be.sign(total) == 0:
+            raise ComputationError(
+                f"row {i} of {what} sums to 0, so softmax = \"sum\" (each entry divided by "
+                "its row's sum) cannot normalize it")
+        out.append(tuple(be.div(x, total) if ok else be.integer(0)
+                         for x, ok in zip(row, allowed, strict=True)))
+    return tuple(out)
+
+
 def mix(be: Backend, w: Matrix, v: Matrix) -> Matrix:
     """``z = weights v``: (n, m) @ (m, d_v) -> (n, d_v)."""
     return matmul(be, w, v)

@@ -48,7 +48,7 @@ VERDICTS = ("exact", "rounded", "truncated", "float", "drift", "carried", "wrong
 MARKS = {"exact": "✓", "rounded": "≈", "truncated": "⌊", "float": "f", "drift": "~",
          "carried": "↳", "wrong": "✗"}
 
-KEY_ROWS = frozenset(("k", "v", "x_kv"))
+KEY_ROWS = frozenset(("k", "v", "x_kv", "x_k", "x_v"))
 
 ElementRef = tuple[Key, tuple[int, int]]
 
@@ -238,7 +238,11 @@ def _element_label(trace: Trace, key: Key, index: tuple[int, int]) -> str:
         parts.append(tokens[index[0]])
     elif rows > 1:
         parts.append(str(index[0]))
-    if cols > 1:
+    if name == "contrib":  # key token and component instead of the flat column
+        d = cols // trace._index[("weights", layer, head)].shape[1]
+        keys = trace.kv_tokens or trace.tokens
+        parts.append(f"{keys[index[1] // d]}, {index[1] % d}")
+    elif cols > 1:
         parts.append(str(index[1]))
     where = f"[{', '.join(parts)}]" if parts else ""
     extra = []
@@ -260,6 +264,8 @@ def _select(trace: Trace, claim: Claim, step: Step, file: str) -> list[tuple[tup
     def err(msg: str, key: str = where) -> InputError:
         return InputError(msg, file=file, key=key)
 
+    if step.name == "contrib":
+        return _select_contrib(trace, claim, step, err)
     value = claim.value
     if claim.token is not None and not (rows == 1 and len(trace.tokens) != 1 and cols >= 1
                                         and step.name in ("sqrt_dk", "scale")):
@@ -296,6 +302,47 @@ def _select(trace: Trace, claim: Claim, step: Step, file: str) -> list[tuple[tup
     if cols == 1 and len(value) == rows:
         return [((i, 0), v) for i, v in enumerate(value)]
     raise err(f"{len(value)} entries given, but {step.name} is {rows}×{cols}")
+
+
+def _select_contrib(trace: Trace, claim: Claim, step: Step,
+                    err: Any) -> list[tuple[tuple[int, int], Any]]:
+    """A claim on ``contrib`` (n × m·d): ``token`` selects the query's row, ``key`` one key's
+    block of ``d`` numbers; a row may also be given as ``m`` lists of ``d`` numbers."""
+    weights = trace.find("weights", claim.layer, claim.head)
+    assert weights is not None  # contrib reads it
+    rows, cols = step.shape
+    m = weights.shape[1]
+    d = cols // m
+    value = claim.value
+    if claim.token is None:
+        if claim.key is not None:
+            raise err("a claim with a key also needs the token of the query",
+                      f"{claim.where()}.token")
+        if not (isinstance(value, list) and len(value) == rows):
+            raise err(f"give one row per query ({rows}), or select one with token")
+        return [p for i, r in enumerate(value) for p in _contrib_row(i, r, m, d, err)]
+    i = trace.token_index(claim.token)
+    if claim.key is None:
+        return _contrib_row(i, value, m, d, err)
+    j = trace.token_index(claim.key, kv=True)
+    if not (isinstance(value, list) and len(value) == d
+            and not any(isinstance(v, list) for v in value)):
+        raise err(f"the contribution of one key is {d} numbers (the width of v)")
+    return [((i, j * d + c), v) for c, v in enumerate(value)]
+
+
+def _contrib_row(i: int, value: Any, m: int, d: int,
+                 err: Any) -> list[tuple[tuple[int, int], Any]]:
+    flat = value
+    if isinstance(value, list) and value and all(isinstance(b, list) for b in value):
+        if len(value) != m or any(len(b) != d for b in value):
+            raise err(f"a query's contributions are {m} lists (one per key) of {d} numbers")
+        flat = [x for b in value for x in b]
+    if not (isinstance(flat, list) and len(flat) == m * d
+            and not any(isinstance(v, list) for v in flat)):
+        raise err(f"a query's contributions are {m} lists (one per key) of {d} numbers, "
+                  f"or {m * d} numbers")
+    return [((i, c), v) for c, v in enumerate(flat)]
 
 
 def _printed(raw: Any, file: str, key: str) -> Printed:

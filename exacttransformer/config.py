@@ -20,11 +20,13 @@ Number: TypeAlias = sympy.Expr
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "mask": ("none", "causal"),
-    "softmax": ("plain", "stable"),
+    "softmax": ("plain", "stable", "sum"),
     "activation": ("relu", "gelu", "gelu_tanh", "silu", "none"),
     "norm": ("none", "post", "pre"),
     "positional": ("none", "sinusoidal", "sinusoidal_guide", "learned", "rope"),
     "vectors": ("row", "column"),
+    "head": ("softmax", "sigmoid"),
+    "ffn_input": ("residual", "attention"),
 }
 
 
@@ -51,6 +53,10 @@ class ModelConfig:
     d_model: int | None = None
     tie_embeddings: bool = False
     final_norm: bool = False
+    head: str = "softmax"
+    ffn_input: str = "residual"
+    """``"attention"``: the feed-forward reads the attention output directly (``attn_out``, or
+    ``concat`` without ``W_O``), with no residual connections (docs/nodes.md)."""
 
     def __post_init__(self) -> None:
         for key, allowed in CHOICES.items():
@@ -66,6 +72,10 @@ class ModelConfig:
                 f"unknown value {self.scale!r}; use 'sqrt_dk', 'none' or an exact number",
                 key="model.scale",
             )
+        if self.ffn_input == "attention" and self.norm != "none":
+            raise InputError("a feed-forward that reads the attention output directly has no "
+                             "residual stream to normalize: use norm = \"none\"",
+                             key="model.ffn_input")
         if self.norm_eps.is_negative:
             raise InputError("must not be negative", key="model.norm_eps")
         if not self.temperature.is_positive:

@@ -17,6 +17,9 @@ from typing import Any
 
 import sympy
 
+from . import asked as AS
+from . import binary as B
+from . import variants as V
 from .backends.base import Backend
 from .config import CHOICES, ModelConfig, suggest
 from .decoding import DecodingConfig
@@ -45,7 +48,7 @@ MAX_HEADS = 64
 MAX_CLAIMS = 5_000
 
 NODE_NAMES = (
-    "ids", "embed", "pos", "x", "x_kv", "attn_in",
+    "ids", "embed", "pos", "x", "x_kv", "x_k", "x_v", "attn_in",
     "ln1_mean", "ln1_var", "ln1", "ln2_mean", "ln2_var", "ln2",
     "q", "k", "v", "scores", "sqrt_dk", "scale", "scaled_scores", "shifted_scores",
     "exp_scores", "exp_sum", "weights", "z", "concat", "attn_out", "resid_mid",
@@ -56,6 +59,7 @@ NODE_NAMES = (
     "q_pre", "k_pre", "rope_angle", "greedy", "top_k_probs", "top_p_sorted", "top_p_cumsum",
     "top_p_probs", "filtered_probs", "sample_cdf", "sample", "cosine", "analogy",
     "analogy_cosine", "analogy_nearest",
+    "score_sum", "logit_sum", "sigmoid", "bce",  # softmax = "sum", head = "sigmoid"
 )
 """Node names of SPEC §3 and docs/nodes.md (``grad.*``, ``new.*``, ``bpe.*``, ``gen.*`` and
 ``beam.*`` are accepted by prefix)."""
@@ -64,15 +68,16 @@ NAME_PREFIXES = ("grad.", "new.", "bpe.", "gen.", "beam.")
 
 HEAD_NODES = frozenset(
     ("q", "k", "v", "scores", "scaled_scores", "shifted_scores", "exp_scores", "exp_sum",
-     "weights", "z", "q_pre", "k_pre")
+     "weights", "z", "q_pre", "k_pre", "score_sum")
 )
-MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "lnf_mean", "lnf_var", "lnf", "final",
+MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "x_k", "x_v", "lnf_mean", "lnf_var", "lnf", "final",
                          "logits", "scaled_logits", "shifted_logits", "exp_logits",
-                         "exp_logits_sum", "probs", "loss", "rope_angle"))
+                         "exp_logits_sum", "probs", "loss", "rope_angle", "logit_sum",
+                         "sigmoid", "bce"))
 TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims", "decoding")
 INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk",
-              "text", "corpus", "merges", "analogy")
-CLAIM_KEYS = ("name", "token", "layer", "head", "value", "note")
+              "text", "corpus", "merges", "analogy", "labels")
+CLAIM_KEYS = ("name", "token", "key", "layer", "head", "value", "note")
 
 
 class _FloatText(str):
@@ -90,6 +95,8 @@ class Claim:
     layer: int = 0
     head: int = 0
     note: str = ""
+    key: str | int | None = None
+    """For ``contrib``: the key token whose block of the query's row is claimed."""
 
     def where(self) -> str:
         return f"claims[{self.number}]"
@@ -199,6 +206,7 @@ class _Loader:
 
     def __init__(self, name: str):
         self.name = name
+        self.softmax = "plain-or-stable"
 
     def error(self, key: str, message: str) -> InputError:
         return InputError(message, file=self.name, key=key)
@@ -249,6 +257,8 @@ class _Loader:
         title = self.text(data, "title")
         source = self.text(data, "source")
         config = self.config(self.table(data, "model"))
+        self.softmax = ("softmax = \"sum\"" if config.softmax == "sum" else
+                        "head = \"sigmoid\"" if config.head == "sigmoid" else "plain-or-stable")
         column = config.vectors == "column"
         inp = self.table(data, "input")
         weights = self.table(data, "weights")
@@ -262,6 +272,9 @@ class _Loader:
         self.check_fit(config, params, inputs)
         inputs = self.journey(inputs, inp, data.get("decoding"), config, params, tokenization)
         claims = self.claims(data.get("claims", []), config, params, inputs)
+        wanted = AS.asked_names(c.name for c in claims)
+        if wanted:
+            inputs = replace(inputs, asked=wanted)
         return Walkthrough(path=self.name, config=config, params=params, inputs=inputs,
                            claims=claims, title=title, source=source, target=target)
 
@@ -280,7 +293,8 @@ class _Loader:
                 raise self.error(where, f"unknown setting; {suggest(key, names)}")
             if key in CHOICES:
                 if not isinstance(value, str):
-                    raise self.error(where, f"expected a string; {suggest(str(value), CHOICES[key])}")
+                    raise self.error(where, f"expected a string; {suggest(str(value), CHOICES[key])}"
+                                            + ("; did you mean 'heads'?" if key == "head" else ""))
                 if value not in CHOICES[key]:
                     raise self.error(where, f"unknown value {value!r}; {suggest(value, CHOICES[key])}")
                 kwargs[key] = value
@@ -382,7 +396,7 @@ class _Loader:
                                       "vocab and E with tokens, or a node such as q, k, v, "
                                       "scores or logits, or a positional table "
                                       "(positional, d_model and tokens)")
-        rows = {shape(m)[0] for k, m in given.items() if k[0] not in ("x_kv", "k", "v", "pos")}
+        rows = {shape(m)[0] for k, m in given.items() if k[0] not in V.OTHER_ROWS}
         n = len(tokens)
         if tokens and rows and rows != {n}:
             raise self.error("input.tokens", f"{n} tokens but the given matrices have "
@@ -439,7 +453,7 @@ class _Loader:
             d = shape(params.E)[1]
         if d is None:
             d = config.d_model
-        d_kv = shape(inputs.given[("x_kv", None, None)])[1] if ("x_kv", None, None) in inputs.given else None
+        d_kv = V.kv_width(inputs.given)
         check_shapes(params, config, d, d_kv, multi=len(params.layers) > 1 or False)
         if config.positional == "learned" and params.P is None and params.E is not None:
             raise self.error("weights.P", "positional = \"learned\" needs the table P")
@@ -466,8 +480,9 @@ class _Loader:
             name = c.get("name")
             if not isinstance(name, str):
                 raise self.error(f"{where}.name", "missing or not a string: which node is claimed")
-            if name not in NODE_NAMES and not name.startswith(NAME_PREFIXES):
-                raise self.error(f"{where}.name", f"unknown node {name!r}; {suggest(name, NODE_NAMES)}")
+            problem = AS.claim_name_problem(name, NODE_NAMES, NAME_PREFIXES)
+            if problem is not None:
+                raise self.error(f"{where}.name", problem)
             token = c.get("token")
             if isinstance(token, bool) or (token is not None and not isinstance(token, str | int)):
                 raise self.error(f"{where}.token", "expected a token text or a 0-based index")
@@ -485,7 +500,8 @@ class _Loader:
             if not isinstance(note, str):
                 raise self.error(f"{where}.note", "expected a string")
             out.append(Claim(number=n, name=name, value=_plain(c["value"]), token=token,
-                             layer=layer, head=head, note=note))
+                             layer=layer, head=head, note=note,
+                             key=AS.claim_key(c, name, where, inputs.kv_tokens or inputs.tokens)))
         return tuple(out)
 
     def index(self, c: dict[str, Any], key: str, where: str, count: int, what: str) -> int:
@@ -579,6 +595,9 @@ class _Loader:
             return None
         if not isinstance(table, dict):
             raise self.error("decoding", "expected a table [decoding]")
+        if self.softmax != "plain-or-stable":
+            raise self.error("decoding", f"decoding is not available with {self.softmax} "
+                                         "(the generation loop uses the exponential softmax)")
         allowed = ("top_k", "top_p", "u", "beam_width", "steps", "kv_cache")
         kw: dict[str, Any] = {}
         for key, value in table.items():
@@ -653,8 +672,10 @@ class _Loader:
                 raise self.error("input.unk", f"{unk!r} is not in the {which}; "
                                               f"{suggest(unk, vocab)}")
         self.check_generation_positions(inputs, decoding, config, params)
+        labels = B.parse_labels(inp.get("labels"), config.head, target,
+                                *B.logits_shape(inputs.given, params.W_U, len(inputs.tokens)))
         return replace(inputs, tokenization=tokenization, target=target, decoding=decoding,
-                       analogy=tuple(analogy) if analogy else None, unk=unk)
+                       analogy=tuple(analogy) if analogy else None, unk=unk, labels=labels)
 
     def check_generation_positions(self, inputs: Inputs, decoding: DecodingConfig | None,
                                    config: ModelConfig, params: Params) -> None:

@@ -25,6 +25,15 @@ Patterns for the vocabulary head, RoPE and backpropagation:
 ``("offset", c0)`` input ``[i, j + c0]`` (a head's columns of ``concat``)
 ``("clip",)``      input ``[i, j]`` when row ``i`` exists (``P``'s unused rows read nothing)
 ``("at", r, c)``   the one input element ``[r, c]`` (negative ``r``: from the end)
+
+Patterns for the per-key contributions ``contrib`` (blocks of ``d`` columns, one per key):
+
+``("block", d)``    input ``[i, ⌊j/d⌋]`` (the weight of key ``⌊j/d⌋``)
+``("blockrow", d)`` input ``[⌊j/d⌋, j mod d]`` (that key's value entry)
+``("stride", d)``   input ``[i, b·d + j]`` for every block ``b`` (a sum over the keys)
+``("mod", d)``      input ``[i, j mod d]``
+``("blockof", d)``  input ``[i, j·d + c]`` for ``c < d`` (block ``j`` of row ``i``)
+``("blockcol", d)`` input ``[r, i·d + j]`` for every row ``r``
 """
 
 from __future__ import annotations
@@ -118,6 +127,18 @@ def element_deps(dep: Dep, index: tuple[int, int], in_shape: tuple[int, int]) ->
         return [(i, j)] if i < rows else []
     if kind == "at":
         return [(dep[1] % rows, dep[2])]
+    if kind == "block":
+        return [(i, j // dep[1])]
+    if kind == "blockrow":
+        return [(j // dep[1], j % dep[1])]
+    if kind == "stride":
+        return [(i, b * dep[1] + j) for b in range(cols // dep[1])]
+    if kind == "mod":
+        return [(i, j % dep[1])]
+    if kind == "blockof":
+        return [(i, j * dep[1] + c) for c in range(dep[1])]
+    if kind == "blockcol":
+        return [(r, i * dep[1] + j) for r in range(rows)]
     raise ValueError(f"unknown dependency pattern {dep!r}")
 
 

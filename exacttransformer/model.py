@@ -25,13 +25,16 @@ from types import MappingProxyType
 from typing import Any
 
 from . import attention as A
+from . import binary as B
 from . import decoding as D
 from . import feedforward as F
 from . import geometry as G
 from . import logits as LG
 from . import norm as N
 from . import positions as P
+from . import stats as ST
 from . import training as TR
+from . import variants as V
 from .backends import EXACT
 from .backends.base import Backend
 from .config import ModelConfig
@@ -64,6 +67,8 @@ MEANINGS: dict[str, str] = {
     "exp_scores": "e to the power of each score (exactly 0 where masked)",
     "exp_sum": "the sum of each row of exponentials",
     "weights": "the attention weights: each row of exponentials divided by its sum",
+    "score_sum": "the sum of each row of scaled scores (softmax = \"sum\")",
+    "logit_sum": "the sum of each row of scaled logits (softmax = \"sum\")",
     "z": "the weighted sum of the value vectors",
     "concat": "the heads' outputs side by side",
     "attn_out": "the attention output, projected back to the model width",
@@ -87,6 +92,8 @@ MEANINGS: dict[str, str] = {
     "exp_logits": "e to the power of each scaled logit",
     "exp_logits_sum": "the sum of each row of exponentials",
     "probs": "the probability of each word coming next",
+    "sigmoid": "the probability of the positive class for each logit (sigmoid)",
+    "bce": "the binary cross-entropy of the sigmoid outputs against the labels",
     "greedy": "the most probable next word (greedy decoding)",
     "top_k_probs": "the probabilities kept by top-k, renormalized",
     "top_p_sorted": "the next-word probabilities, largest first",
@@ -116,6 +123,10 @@ class Inputs:
     target: int | None = None
     decoding: D.DecodingConfig | None = None
     analogy: tuple[str, str, str] | None = None
+    asked: frozenset[str] = frozenset()
+    labels: Matrix | None = None
+    """``[input] labels`` of the binary head (``head = "sigmoid"``)."""
+    """Names of nodes that exist only when a claim asks for them (:mod:`.asked`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "given", MappingProxyType(dict(self.given)))
@@ -171,12 +182,6 @@ def _plus(term: str, present: object) -> str:
 
 # --- step functions with the graph's calling convention -------------------------------
 
-def _linear(w: str, b: str, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
-    weight = p[w]
-    assert weight is not None
-    return A.project(be, ins[0], weight, _vec(p, b))
-
-
 def _layernorm_out(eps: object, be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]) -> Matrix:
     gamma = next((v for k, v in p.items() if k.startswith("gamma")), None)
     beta = next((v for k, v in p.items() if k.startswith("beta")), None)
@@ -184,11 +189,6 @@ def _layernorm_out(eps: object, be: Backend, ins: Sequence[Matrix], p: Mapping[s
         be, ins[0], ins[1], ins[2], be.const(eps),
         None if gamma is None else gamma[0], None if beta is None else beta[0],
     )
-
-
-def _mask_for(config: ModelConfig, s: Matrix) -> A.Mask:
-    n, m = shape(s)
-    return A.causal_mask(n, m) if config.mask == "causal" else A.full_mask(n, m)
 
 
 def _layernorm_nodes(
@@ -232,22 +232,54 @@ def _scale_nodes(config: ModelConfig, layer: int) -> list[Node]:
     return nodes
 
 
-def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) -> list[Node]:
+def _softmax_nodes(config: ModelConfig, layer: int, h: int) -> list[Node]:
+    """``shifted_scores`` (stable), ``exp_scores``, ``exp_sum`` and ``weights`` of one head."""
+    def hk(n: str) -> Key:
+        return (n, layer, h)
+
+    nodes: list[Node] = []
+    pre = hk("scaled_scores")
+    if config.softmax == "stable":
+        nodes.append(_node(hk("shifted_scores"), [pre], "scaled_scores - rowmax(scaled_scores)",
+                           lambda be, i, p: A.shifted_scores(be, i[0], V.mask_for(config, i[0])),
+                           [("row",)]))
+        pre = hk("shifted_scores")
+    mask_note = " (0 where masked)" if config.mask == "causal" else ""
+    nodes.append(_node(hk("exp_scores"), [pre], f"exp({pre[0]}){mask_note}",
+                       lambda be, i, p: A.exp_scores(be, i[0], V.mask_for(config, i[0])),
+                       [("same",)]))
+    nodes.append(_node(hk("exp_sum"), [hk("exp_scores")], "rowsum(exp_scores)",
+                       lambda be, i, p: A.exp_sum(be, i[0]), [("row",)]))
+    nodes.append(_node(hk("weights"), [hk("exp_scores"), hk("exp_sum")],
+                       "exp_scores / exp_sum",
+                       lambda be, i, p: A.weights(be, i[0], i[1]), [("same",), ("rowscalar",)]))
+    return nodes
+
+
+def _value_width(lp: LayerParams, heads: int, given: Mapping[Key, Matrix], v: Key) -> int | None:
+    """``d_v`` of one head, from ``W_V`` or a given ``v`` (None: neither is known yet)."""
+    if v in given:
+        return shape(given[v])[1]
+    return shape(lp.W_V)[1] // heads if lp.W_V is not None else None
+
+
+def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key,
+                     asked: frozenset[str] = frozenset(),
+                     given: Mapping[Key, Matrix] = MappingProxyType({})) -> list[Node]:
     heads = config.heads
     x_in: Key = ("attn_in", layer, None)
     scale_k: Key = ("scale", layer, None)
     nodes: list[Node] = []
     rope = config.positional == "rope"
     for h in range(heads):
+        v_src = V.VALUE_INPUT if kv == V.KEY_INPUT else kv  # MultiHead(Q, K, V): x_k, x_v
         for name, w, b, src in (("q", "W_Q", "b_Q", x_in), ("k", "W_K", "b_K", kv),
-                                ("v", "W_V", "b_V", kv)):
+                                ("v", "W_V", "b_V", v_src)):
             wm = _head_slice(getattr(lp, w), h, heads)
             bm = _bias_slice(getattr(lp, b), h, heads)
             rotated = rope and name in ("q", "k")
             key: Key = (f"{name}_pre" if rotated else name, layer, h)
-            nodes.append(_node(key, [src], f"{src[0]} {w}{_plus(b, bm)}",
-                               partial(_linear, w, b), [("row",)],
-                               params=[(w, wm), (b, bm)], required=[w]))
+            nodes += V.linear_nodes(MEANINGS, key, src, (w, wm), (b, bm), asked)
             if rotated:
                 angle: Key = ("rope_angle", None, None)
                 nodes.append(_node((name, layer, h), [key, angle],
@@ -264,23 +296,17 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
         nodes.append(_node(hk("scaled_scores"), [hk("scores"), scale_k], "scores · scale",
                            lambda be, i, p: A.scaled_scores(be, i[0], i[1]),
                            [("same",), ("scalar",)]))
-        pre = hk("scaled_scores")
-        if config.softmax == "stable":
-            nodes.append(_node(hk("shifted_scores"), [pre], "scaled_scores - rowmax(scaled_scores)",
-                               lambda be, i, p: A.shifted_scores(be, i[0], _mask_for(config, i[0])),
-                               [("row",)]))
-            pre = hk("shifted_scores")
-        mask_note = " (0 where masked)" if config.mask == "causal" else ""
-        nodes.append(_node(hk("exp_scores"), [pre], f"exp({pre[0]}){mask_note}",
-                           lambda be, i, p: A.exp_scores(be, i[0], _mask_for(config, i[0])),
-                           [("same",)]))
-        nodes.append(_node(hk("exp_sum"), [hk("exp_scores")], "rowsum(exp_scores)",
-                           lambda be, i, p: A.exp_sum(be, i[0]), [("row",)]))
-        nodes.append(_node(hk("weights"), [hk("exp_scores"), hk("exp_sum")],
-                           "exp_scores / exp_sum",
-                           lambda be, i, p: A.weights(be, i[0], i[1]), [("same",), ("rowscalar",)]))
-        nodes.append(_node(hk("z"), [hk("weights"), hk("v")], "weights v",
-                           lambda be, i, p: A.mix(be, i[0], i[1]), [("row",), ("col",)]))
+        if config.softmax == "sum":
+            nodes += V.sum_normalization(config, hk("scaled_scores"), hk("score_sum"),
+                                         hk("weights"), MEANINGS)
+        else:
+            nodes += _softmax_nodes(config, layer, h)
+        d_v = _value_width(lp, heads, given, hk("v"))
+        if "contrib" in asked and d_v is not None:
+            nodes += V.contribution_nodes(MEANINGS, layer, h, d_v)
+        else:
+            nodes.append(_node(hk("z"), [hk("weights"), hk("v")], "weights v",
+                               lambda be, i, p: A.mix(be, i[0], i[1]), [("row",), ("col",)]))
     z_keys = [("z", layer, h) for h in range(heads)]
     dv = shape(lp.W_V)[1] // heads if lp.W_V is not None else None
     if heads == 1:
@@ -290,10 +316,8 @@ def _attention_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key) 
     nodes.append(_node(("concat", layer, None), z_keys,
                        "[" + ", ".join(f"z_{h}" for h in range(heads)) + "]",
                        lambda be, i, p: A.concat(i), cat_deps))
-    nodes.append(_node(("attn_out", layer, None), [("concat", layer, None)],
-                       f"concat W_O{_plus('b_O', lp.b_O)}", partial(_linear, "W_O", "b_O"),
-                       [("row",)], params=[("W_O", lp.W_O), ("b_O", _as_row(lp.b_O))],
-                       required=["W_O"]))
+    nodes += V.linear_nodes(MEANINGS, ("attn_out", layer, None), ("concat", layer, None),
+                           ("W_O", lp.W_O), ("b_O", _as_row(lp.b_O)), asked)
     return nodes
 
 
@@ -308,7 +332,9 @@ def _residual(be: Backend, ins: Sequence[Matrix], p: Mapping[str, Matrix | None]
     return tuple(tuple(be.keep(x) for x in row) for row in add(be, ins[0], ins[1]))
 
 
-def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None) -> list[Node]:
+def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | None,
+                 asked: frozenset[str] = frozenset(),
+                 given: Mapping[Key, Matrix] = MappingProxyType({})) -> list[Node]:
     L = layer
     k = lambda n: (n, L, None)  # noqa: E731
     nodes: list[Node] = []
@@ -322,7 +348,16 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         nodes.append(_node(k("attn_in"), [k("ln1")], "ln1", _identity("attn_in"), [("same",)]))
     else:
         nodes.append(_node(k("attn_in"), [k("x")], "x", _identity("attn_in"), [("same",)]))
-    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"))
+    nodes += _attention_nodes(config, L, lp, kv if kv is not None else k("attn_in"), asked,
+                              given)
+    if config.ffn_input == "attention":
+        return nodes + V.direct_ffn(MEANINGS, L, lp.W_O is not None, [
+            *V.linear_nodes(MEANINGS, k("ffn_pre"), k("ffn_in"), ("W1", lp.W1),
+                            ("b1", _as_row(lp.b1)), asked),
+            _node(k("ffn_act"), [k("ffn_pre")], f"{config.activation}(ffn_pre)",
+                  lambda be, i, p: F.activate(be, i[0], config.activation), [("same",)]),
+            *V.linear_nodes(MEANINGS, k("ffn_out"), k("ffn_act"), ("W2", lp.W2),
+                            ("b2", _as_row(lp.b2)), asked)])
     nodes.append(_add_node(k("resid_mid"), k("x"), k("attn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln1", L, k("resid_mid"), *ln1)
@@ -334,15 +369,13 @@ def _layer_nodes(config: ModelConfig, layer: int, lp: LayerParams, kv: Key | Non
         stream = k("resid_mid")
     ffn_src = k("ln2") if config.norm == "pre" else stream
     nodes.append(_node(k("ffn_in"), [ffn_src], ffn_src[0], _identity("ffn_in"), [("same",)]))
-    nodes.append(_node(k("ffn_pre"), [k("ffn_in")], f"ffn_in W1{_plus('b1', lp.b1)}",
-                       partial(_linear, "W1", "b1"), [("row",)],
-                       params=[("W1", lp.W1), ("b1", _as_row(lp.b1))], required=["W1"]))
+    nodes += V.linear_nodes(MEANINGS, k("ffn_pre"), k("ffn_in"), ("W1", lp.W1),
+                            ("b1", _as_row(lp.b1)), asked)
     act = config.activation
     nodes.append(_node(k("ffn_act"), [k("ffn_pre")], f"{act}(ffn_pre)",
                        lambda be, i, p: F.activate(be, i[0], act), [("same",)]))
-    nodes.append(_node(k("ffn_out"), [k("ffn_act")], f"ffn_act W2{_plus('b2', lp.b2)}",
-                       partial(_linear, "W2", "b2"), [("row",)],
-                       params=[("W2", lp.W2), ("b2", _as_row(lp.b2))], required=["W2"]))
+    nodes += V.linear_nodes(MEANINGS, k("ffn_out"), k("ffn_act"), ("W2", lp.W2),
+                            ("b2", _as_row(lp.b2)), asked)
     nodes.append(_add_node(k("resid_post"), stream, k("ffn_out")))
     if config.norm == "post":
         nodes += _layernorm_nodes(config, "ln2", L, k("resid_post"), *ln2)
@@ -462,15 +495,19 @@ def _head_nodes(config: ModelConfig, params: Params, last: Key, inputs: Inputs) 
                            lambda be, i, p: LG.tied(be, i[0], _req(p, "E")), [("row",)],
                            params=[("E", table)]))
     else:
-        nodes.append(_node(g("logits"), [g("final")], f"final W_U{_plus('b_U', params.b_U)}",
-                           lambda be, i, p: LG.unembed(be, i[0], p["W_U"], _vec(p, "b_U")),  # type: ignore[arg-type]
-                           [("row",)], params=[("W_U", params.W_U), ("b_U", _as_row(params.b_U))],
-                           required=["W_U"]))
+        nodes += V.linear_nodes(MEANINGS, g("logits"), g("final"), ("W_U", params.W_U),
+                               ("b_U", _as_row(params.b_U)), inputs.asked)
+    if config.head == "sigmoid":
+        return nodes + [B.sigmoid_node(g("logits"))] + (
+            [B.bce_node(inputs.labels)] if inputs.labels is not None else [])
     temp = config.temperature
     nodes.append(_node(g("scaled_logits"), [g("logits")], "logits / T",
                        lambda be, i, p: LG.scaled_logits(be, i[0], _req(p, "T")[0][0]), [("same",)],
                        params=[("T", ((temp,),))]))
     pre = g("scaled_logits")
+    if config.softmax == "sum":
+        return nodes + V.sum_normalization(config, pre, g("logit_sum"), g("probs"), MEANINGS,
+                                           masked=False)
     if config.softmax == "stable":
         nodes.append(_node(g("shifted_logits"), [pre], "scaled_logits - rowmax(scaled_logits)",
                            lambda be, i, p: LG.shifted_logits(be, i[0]), [("row",)]))
@@ -502,16 +539,20 @@ def build_graph(config: ModelConfig, params: Params, inputs: Inputs) -> tuple[No
     if kv is not None:
         nodes.insert(0, Node(key=kv, inputs=(), formula="given", fn=None,
                              meaning="the hidden states the keys and values read"))
+    elif V.KEY_INPUT in inputs.given:
+        kv = V.KEY_INPUT
+        nodes[:0] = V.separate_inputs()
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
-        nodes += _layer_nodes(config, layer, lp, kv)
+        nodes += _layer_nodes(config, layer, lp, kv, inputs.asked, inputs.given)
     nodes += _head_nodes(config, params, ("out", len(layers) - 1, None), inputs)
     nodes += D.decoding_nodes(config, params, inputs)
     nodes += G.geometry_nodes(params, inputs)
     if inputs.target is not None:
         nodes.append(TR.loss_node(inputs.target))
-        nodes += TR.backward_nodes(nodes, config, params)
-    return tuple(nodes)
+    if inputs.target is not None or inputs.labels is not None:
+        nodes += TR.backward_nodes(nodes, config, params, inputs.asked)
+    return tuple(ST.statistic_nodes(nodes, inputs.asked))
 
 
 def forward(

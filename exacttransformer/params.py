@@ -99,7 +99,8 @@ def _check_layer(
     if (p.W1 is None) != (p.W2 is None):
         absent = "W1" if p.W1 is None else "W2"
         raise InputError("a feed-forward network needs both W1 and W2", key=f"{prefix}.{absent}")
-    if attn and p.W1 is not None and p.W_O is None:
+    direct = config.ffn_input == "attention"  # the feed-forward reads the attention output
+    if attn and p.W1 is not None and p.W_O is None and not direct:
         raise InputError(
             "the block has attention and a feed-forward network but no output projection W_O "
             "to join them", key=f"{prefix}.W_O",
@@ -123,14 +124,17 @@ def _check_layer(
             o = shape(p.W_O)
             _need(o[0] == v[1], f"{prefix}.W_O",
                   f"W_O is {_dims(p.W_O)} but concat (heads · d_v) has {v[1]} columns: W_O needs {v[1]} rows")
-            if d is not None and p.W1 is not None:
+            if d is not None and p.W1 is not None and not direct:
                 _need(o[1] == d, f"{prefix}.W_O",
                       f"W_O is {_dims(p.W_O)} but the residual stream has {d} columns")
     if p.W1 is not None and p.W2 is not None:
         w1, w2 = shape(p.W1), shape(p.W2)
-        if d is not None and p.W_Q is not None:
-            _need(w1[0] == d, f"{prefix}.W1",
-                  f"W1 is {_dims(p.W1)} but the feed-forward reads {d} columns: W1 needs {d} rows")
+        reads = d
+        if direct and p.W_V is not None:
+            reads = shape(p.W_O)[1] if p.W_O is not None else shape(p.W_V)[1]
+        if reads is not None and p.W_Q is not None:
+            _need(w1[0] == reads, f"{prefix}.W1", f"W1 is {_dims(p.W1)} but the feed-forward "
+                                                  f"reads {reads} columns: W1 needs {reads} rows")
         _need(w2[0] == w1[1], f"{prefix}.W2",
               f"W1 is {_dims(p.W1)} and W2 is {_dims(p.W2)}: W2 needs {w1[1]} rows")
     widths = {

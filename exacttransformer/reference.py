@@ -103,6 +103,19 @@ def _projection(w: FloatMatrix | None, b: Row | None) -> Callable[..., FloatMatr
     return lambda x: linear(x, w, b)
 
 
+def _linear(run: _Run, key: Key, src: Key, w: FloatMatrix | None, b: Row | None,
+            asked: frozenset[str]) -> None:
+    """``key = src w + b``; split into the product and ``+ b`` when the file asks for
+    ``<name>_product`` (the node a source prints before it adds the bias)."""
+    prod = f"{key[0]}_product"
+    if prod not in asked:
+        run.node(key, [src], _projection(w, b))
+        return
+    run.node((prod, key[1], key[2]), [src], _projection(w, None))
+    run.node(key, [(prod, key[1], key[2])],
+             lambda m: m if b is None else [[x + y for x, y in zip(r, b, strict=True)] for r in m])
+
+
 def plus(a: FloatMatrix, b: FloatMatrix) -> FloatMatrix:
     """Elementwise ``a + b``."""
     return [[x + y for x, y in zip(ra, rb, strict=True)] for ra, rb in zip(a, b, strict=True)]
@@ -216,6 +229,19 @@ def softmax_rows(e: FloatMatrix, sums: FloatMatrix) -> FloatMatrix:
 
 
 # --- activations -------------------------------------------------------------------------
+
+def _sum_normalize(run: _Run, src: Key, total: Key, out: Key, config: ModelConfig,
+                   masked: bool) -> None:
+    """``softmax = "sum"``: each row divided by the sum of its unmasked entries."""
+    def ok(s: FloatMatrix) -> list[list[bool]]:
+        return _allowed(config, s) if masked else _everywhere(s)
+
+    run.node(total, [src], lambda s: [[math.fsum(x for x, a in zip(r, o, strict=True) if a)]
+                                      for r, o in zip(s, ok(s), strict=True)])
+    run.node(out, [src, total], lambda s, t: [[x / t[i][0] if a else 0.0
+                                               for x, a in zip(r, o, strict=True)]
+                                              for i, (r, o) in enumerate(zip(s, ok(s), strict=True))])
+
 
 def _silu(x: float) -> float:
     # Written so that exp never overflows: x·σ(x) with σ from the side where it is small.
@@ -336,7 +362,8 @@ def _norm(run: _Run, config: ModelConfig, prefix: str, layer: int | None, src: K
              lambda x, mu, var: normalize(x, mu, var, eps, gamma, beta))
 
 
-def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key) -> None:
+def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key,
+               asked: frozenset[str]) -> None:
     heads = config.heads
     W = {name: _mat(getattr(lp, name)) for name in ("W_Q", "W_K", "W_V", "W_O")}
     B = {name: _vec(getattr(lp, name)) for name in ("b_Q", "b_K", "b_V", "b_O")}
@@ -353,27 +380,49 @@ def _attention(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key)
         return (name, L, h)
 
     for h in range(heads):
-        for name, src in (("q", ("attn_in", L, None)), ("k", kv), ("v", kv)):
+        v_src: Key = ("x_v", None, None) if kv == ("x_k", None, None) else kv
+        for name, src in (("q", ("attn_in", L, None)), ("k", kv), ("v", v_src)):
             w = _cols(W[f"W_{name.upper()}"], h, heads)
             b = _part(B[f"b_{name.upper()}"], h, heads)
-            run.node(hk(name, h), [src], _projection(w, b))
+            _linear(run, hk(name, h), src, w, b, asked)
         run.node(hk("scores", h), [hk("q", h), hk("k", h)], lambda q, k: matmul(q, transpose(k)))
         run.node(hk("scaled_scores", h), [hk("scores", h), scale_k],
                  lambda s, c: [[x * c[0][0] for x in row] for row in s])
         pre = hk("scaled_scores", h)
-        if config.softmax == "stable":
+        if config.softmax == "sum":
+            _sum_normalize(run, pre, hk("score_sum", h), hk("weights", h), config, True)
+        elif config.softmax == "stable":
             run.node(hk("shifted_scores", h), [pre], lambda s: shift(s, _allowed(config, s)))
             pre = hk("shifted_scores", h)
-        run.node(hk("exp_scores", h), [pre], lambda s: exps(s, _allowed(config, s)))
-        run.node(hk("exp_sum", h), [hk("exp_scores", h)], lambda e: [[math.fsum(r)] for r in e])
-        run.node(hk("weights", h), [hk("exp_scores", h), hk("exp_sum", h)], softmax_rows)
-        run.node(hk("z", h), [hk("weights", h), hk("v", h)], matmul)
+        if config.softmax != "sum":
+            run.node(hk("exp_scores", h), [pre], lambda s: exps(s, _allowed(config, s)))
+            run.node(hk("exp_sum", h), [hk("exp_scores", h)],
+                     lambda e: [[math.fsum(r)] for r in e])
+            run.node(hk("weights", h), [hk("exp_scores", h), hk("exp_sum", h)], softmax_rows)
+        if "contrib" in asked:  # per-key contributions, then z as their sum
+            run.node(hk("contrib", h), [hk("weights", h), hk("v", h)],
+                     lambda w, v: [[a * x for a, vr in zip(wr, v, strict=True) for x in vr]
+                                   for wr in w])
+            run.node(hk("z", h), [hk("contrib", h), hk("v", h)],
+                     lambda c, v: [[math.fsum(r[b * len(v[0]) + j] for b in range(len(v)))
+                                    for j in range(len(v[0]))] for r in c])
+        else:
+            run.node(hk("z", h), [hk("weights", h), hk("v", h)], matmul)
     run.node(("concat", L, None), [("z", L, h) for h in range(heads)],
              lambda *zs: [[x for z in parts for x in z] for parts in zip(*zs, strict=True)])
-    run.node(("attn_out", L, None), [("concat", L, None)], _projection(W["W_O"], B["b_O"]))
+    _linear(run, ("attn_out", L, None), ("concat", L, None), W["W_O"], B["b_O"], asked)
 
 
-def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | None) -> None:
+def _ffn(run: _Run, config: ModelConfig, k: Callable[[str], Key], lp: LayerParams,
+         asked: frozenset[str]) -> None:
+    act = ACTIVATIONS[config.activation]
+    _linear(run, k("ffn_pre"), k("ffn_in"), _mat(lp.W1), _vec(lp.b1), asked)
+    run.node(k("ffn_act"), [k("ffn_pre")], lambda h: [[act(v) for v in r] for r in h])
+    _linear(run, k("ffn_out"), k("ffn_act"), _mat(lp.W2), _vec(lp.b2), asked)
+
+
+def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | None,
+           asked: frozenset[str] = frozenset()) -> None:
     def k(name: str) -> Key:
         return (name, L, None)
 
@@ -386,7 +435,12 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
         run.node(k("attn_in"), [k("ln1")], ident)
     else:
         run.node(k("attn_in"), [k("x")], ident)
-    _attention(run, config, L, lp, kv if kv is not None else k("attn_in"))
+    _attention(run, config, L, lp, kv if kv is not None else k("attn_in"), asked)
+    if config.ffn_input == "attention":  # no residual: the feed-forward reads attention
+        run.node(k("ffn_in"), [k("attn_out") if lp.W_O is not None else k("concat")], ident)
+        _ffn(run, config, k, lp, asked)
+        run.node(k("out"), [k("ffn_out")], ident)
+        return
     run.node(k("resid_mid"), [k("x"), k("attn_out")], plus)
     stream = k("resid_mid")
     if config.norm == "post":
@@ -395,10 +449,7 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
     elif config.norm == "pre":
         _norm(run, config, "ln2", L, k("resid_mid"), g2, b2n)
     run.node(k("ffn_in"), [k("ln2") if config.norm == "pre" else stream], ident)
-    act = ACTIVATIONS[config.activation]
-    run.node(k("ffn_pre"), [k("ffn_in")], _projection(_mat(lp.W1), _vec(lp.b1)))
-    run.node(k("ffn_act"), [k("ffn_pre")], lambda h: [[act(v) for v in r] for r in h])
-    run.node(k("ffn_out"), [k("ffn_act")], _projection(_mat(lp.W2), _vec(lp.b2)))
+    _ffn(run, config, k, lp, asked)
     run.node(k("resid_post"), [stream, k("ffn_out")], plus)
     if config.norm == "post":
         _norm(run, config, "ln2", L, k("resid_post"), g2, b2n)
@@ -407,7 +458,24 @@ def _layer(run: _Run, config: ModelConfig, L: int, lp: LayerParams, kv: Key | No
         run.node(k("out"), [k("resid_post")], ident)
 
 
-def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key) -> None:
+def _binary_head(run: _Run, labels: FloatMatrix | None) -> None:
+    """``sigmoid`` of the logits and, with labels, their mean binary cross-entropy."""
+    def bce(p: FloatMatrix) -> FloatMatrix:
+        assert labels is not None
+        terms = [y * math.log(q) if y else 0.0 for pr, yr in zip(p, labels, strict=True)
+                 for q, y in zip(pr, yr, strict=True)]
+        terms += [(1 - y) * math.log1p(-q) if y != 1 else 0.0
+                  for pr, yr in zip(p, labels, strict=True) for q, y in zip(pr, yr, strict=True)]
+        return [[-math.fsum(terms) / sum(len(r) for r in p)]]
+
+    run.node(("sigmoid", None, None), [("logits", None, None)],
+             lambda m: [[1.0 / (1.0 + math.exp(-x)) for x in r] for r in m])
+    if labels is not None:
+        run.node(("bce", None, None), [("sigmoid", None, None)], bce)
+
+
+def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key,
+                asked: frozenset[str] = frozenset(), labels: FloatMatrix | None = None) -> None:
     """``final``, ``logits`` and the softmax over the vocabulary at ``temperature``."""
     def g(name: str) -> Key:
         return (name, None, None)
@@ -423,11 +491,17 @@ def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key) -> No
     if tied and params.E is not None:
         run.node(g("logits"), [g("final")], _projection(transpose(to_floats(params.E)), None))
     else:
-        run.node(g("logits"), [g("final")], _projection(_mat(params.W_U), _vec(params.b_U)))
+        _linear(run, g("logits"), g("final"), _mat(params.W_U), _vec(params.b_U), asked)
+    if config.head == "sigmoid":
+        _binary_head(run, labels)
+        return
     temperature = to_float(config.temperature)
     run.node(g("scaled_logits"), [g("logits")],
              lambda s: [[x / temperature for x in row] for row in s])
     pre = g("scaled_logits")
+    if config.softmax == "sum":
+        _sum_normalize(run, pre, g("logit_sum"), g("probs"), config, False)
+        return
     if config.softmax == "stable":
         run.node(g("shifted_logits"), [pre], lambda s: shift(s, _everywhere(s)))
         pre = g("shifted_logits")
@@ -437,13 +511,18 @@ def _vocab_head(run: _Run, config: ModelConfig, params: Params, last: Key) -> No
 
 
 NAMES = frozenset((
-    "ids", "embed", "pos", "x", "x_kv", "attn_in",
+    "ids", "embed", "pos", "x", "x_kv", "x_k", "x_v", "attn_in",
     "ln1_mean", "ln1_var", "ln1", "ln2_mean", "ln2_var", "ln2",
     "q", "k", "v", "scores", "sqrt_dk", "scale", "scaled_scores", "shifted_scores",
     "exp_scores", "exp_sum", "weights", "z", "concat", "attn_out", "resid_mid",
     "ffn_in", "ffn_pre", "ffn_act", "ffn_out", "resid_post", "out",
     "lnf_mean", "lnf_var", "lnf", "final", "logits", "scaled_logits", "shifted_logits",
     "exp_logits", "exp_logits_sum", "probs",
+    "score_sum", "logit_sum", "sigmoid", "bce",
+    # asked for by a claim (docs/nodes.md, "Numbers that walkthroughs print between the steps")
+    "contrib",
+    "q_product", "k_product", "v_product", "attn_out_product", "ffn_pre_product",
+    "ffn_out_product", "logits_product",
 ))
 """The node names this reference computes: SPEC §3 up to ``probs`` (not decoding, the loss
 or gradients; and ``positional = "rope"`` is refused with :class:`NotImplementedError`)."""
@@ -467,6 +546,9 @@ def reference_forward(
     """
     run = _Run(inputs.given)
     kv: Key | None = ("x_kv", None, None) if ("x_kv", None, None) in inputs.given else None
+    if kv is None and ("x_k", None, None) in inputs.given:  # MultiHead(Q, K, V)
+        kv = ("x_k", None, None)
+        run.node(("x_v", None, None), [], None)
     if kv is not None:
         run.node(kv, [], None)
     _front(run, config, params, inputs)
@@ -474,9 +556,30 @@ def reference_forward(
         raise NotImplementedError("the float reference does not implement RoPE")
     layers = params.layers or (LayerParams(),)
     for layer, lp in enumerate(layers):
-        _layer(run, config, layer, lp, kv)
-    _vocab_head(run, config, params, ("out", len(layers) - 1, None))
+        _layer(run, config, layer, lp, kv, inputs.asked)
+    _vocab_head(run, config, params, ("out", len(layers) - 1, None), inputs.asked,
+                None if inputs.labels is None else to_floats(inputs.labels))
+    _statistics(run, inputs.asked)
     return run.values()
+
+
+def _row_stat(stat: str, row: Row) -> float:
+    d = len(row)
+    mu = math.fsum(row) / d
+    spread = math.fsum((x - mu) ** 2 for x in row) / d
+    return {"rowsum": math.fsum(row), "mean": mu, "var": spread, "std": math.sqrt(spread)}[stat]
+
+
+def _statistics(run: _Run, asked: frozenset[str]) -> None:
+    """``rowsum(node)``, ``mean(node)``, ``var(node)``, ``std(node)`` asked for by claims."""
+    for name in sorted(asked):
+        stat, paren, rest = name.partition("(")
+        if not paren:
+            continue
+        inner = rest[:-1]
+        for key in [k for k, _, _ in run.specs if k[0] == inner]:
+            run.node((name, key[1], key[2]), [key],
+                     lambda m, stat=stat: [[_row_stat(stat, r)] for r in m])
 
 
 def reference_loss(config: ModelConfig, params: Params, inputs: Inputs) -> float:

@@ -62,20 +62,34 @@ subtree once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sympy
 
 from . import feedforward as F
+from . import grad_variants as GV
 from . import positions as P
 from .backends.base import Backend, Num
 from .backends.exact import ExactBackend
 from .config import ModelConfig
+from .grad_kernels import (
+    LAYER_PARAMS,
+    Contribution,
+    add_all,
+    as_backend,
+    broadcast,
+    colsum,
+    grad_key,
+    hadamard,
+    param_key,
+    times,
+    zeros,
+)
 from .graph import Node
 from .linalg import Matrix, matmul, shape, transpose
-from .params import LAYER_MATRICES, LAYER_VECTORS, MODEL_VECTORS, Params
+from .params import LAYER_VECTORS, MODEL_VECTORS, Params
 from .trace import Dep, Key
 
 NO_GRAD = frozenset(("ids", "sqrt_dk", "scale", "rope_angle"))
@@ -84,63 +98,18 @@ NO_GRAD = frozenset(("ids", "sqrt_dk", "scale", "rope_angle"))
 IDENTITY = frozenset(("attn_in", "ffn_in", "out", "final", "shifted_scores", "shifted_logits"))
 ADDITION = frozenset(("resid_mid", "resid_post"))
 LINEAR = frozenset(("q", "k", "v", "q_pre", "k_pre", "attn_out", "ffn_pre", "ffn_out", "logits"))
-LAYER_PARAMS = frozenset(LAYER_MATRICES + LAYER_VECTORS)
 VECTORS = frozenset(LAYER_VECTORS + MODEL_VECTORS)
 
-Fn = Callable[[Backend, Sequence[Matrix]], Matrix]
 
 
-def grad_key(key: Key) -> Key:
-    return (f"grad.{key[0]}", key[1], key[2])
+def _is_linear(name: str) -> bool:
+    """``x W (+ b)``, or the product ``x W`` alone (``q_product``: docs/nodes.md)."""
+    return name in LINEAR or (name.endswith("_product") and name[:-len("_product")] in LINEAR)
 
 
-@dataclass(frozen=True)
-class Contribution:
-    """What one consumer adds to an input's gradient: the values it reads and how."""
-
-    reads: tuple[tuple[Key, Dep], ...]
-    fn: Fn
-    formula: str
-    column: int = 0  # for parameter gradients: where a head's block starts
-
-
-# --------------------------------------------------------------------------- small kernels
-
-
-def as_backend(be: Backend, m: Matrix) -> Matrix:
-    """A weight captured from the file, in the backend's representation (floats for FLOAT)."""
-    if be.name == "exact":
-        return m
-    return tuple(tuple(be.const(x) if isinstance(x, sympy.Basic) else x for x in r) for r in m)
-
-
-def zeros(be: Backend, rows: int, cols: int) -> Matrix:
-    return tuple(tuple(be.integer(0) for _ in range(cols)) for _ in range(rows))
-
-
-def hadamard(be: Backend, a: Matrix, b: Matrix) -> Matrix:
-    return tuple(tuple(be.mul(x, y) for x, y in zip(ra, rb, strict=True))
-                 for ra, rb in zip(a, b, strict=True))
-
-
-def times(be: Backend, a: Matrix, c: Num) -> Matrix:
-    return tuple(tuple(be.mul(x, c) for x in row) for row in a)
-
-
-def colsum(be: Backend, a: Matrix) -> Matrix:
-    return (tuple(be.total(list(col)) for col in transpose(a)),)
-
-
-def broadcast(be: Backend, g: Matrix, width: int) -> Matrix:
-    return tuple(tuple(r[0] for _ in range(width)) for r in g)
-
-
-def add_all(be: Backend, parts: Sequence[Matrix]) -> Matrix:
-    if len(parts) == 1:
-        return parts[0]
-    rows, cols = shape(parts[0])
-    return tuple(tuple(be.total([p[i][j] for p in parts]) for j in range(cols))
-                 for i in range(rows))
+def _adds_bias(c: Node) -> bool:
+    """The second half of a split linear step: ``<name>_product + b``."""
+    return bool(c.inputs) and c.inputs[0][0] == f"{c.key[0]}_product"
 
 
 # --------------------------------------------------------------------------- local rules
@@ -191,7 +160,7 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
     src = c.inputs[idx]
     if src[0] in NO_GRAD:
         return None
-    if name in IDENTITY or name in ADDITION or name == "x":
+    if name in IDENTITY or name in ADDITION or name == "x" or _adds_bias(c):
         return Contribution(((g, ("same",)),), lambda be, v: v[0], g[0])
     if name in ("q", "k") and len(c.inputs) == 2 and c.inputs[1][0] == "rope_angle":
         if idx != 0:
@@ -199,7 +168,7 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("pair",)), (c.inputs[1], ("half",))),
                             lambda be, v: P.rope(be, v[0], v[1][:len(v[0])], inverse=True),
                             f"rope⁻¹({g[0]})")
-    if name in LINEAR:
+    if _is_linear(name):
         w_name, w = c.params[0]
         if w is None:
             return None
@@ -231,6 +200,8 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("rowscalar",)), (src, ("shape",))),
                             lambda be, v: broadcast(be, v[0], shape(v[1])[1]),
                             f"{g[0]} (one per row, to every entry)")
+    if config.softmax == "sum" and name in ("weights", "probs", "score_sum", "logit_sum"):
+        return GV.sum_normalized_contribution(c, idx, config)
     if name in ("weights", "probs"):
         if idx == 0:
             return Contribution(((g, ("same",)), (c.inputs[1], ("rowscalar",))),
@@ -240,6 +211,10 @@ def contribution(c: Node, idx: int, config: ModelConfig) -> Contribution | None:
         return Contribution(((g, ("row",)), (c.inputs[0], ("row",)), (src, ("rowscalar",))),
                             _softmax_denominator,
                             f"−Σ {g[0]} ⊙ {c.inputs[0][0]} / {src[0]}²")
+    if name in ("sigmoid", "bce"):
+        return GV.binary_contribution(c)
+    if name == "contrib" or (name == "z" and c.inputs[0][0] == "contrib"):
+        return GV.contrib_contribution(c, idx)
     if name == "z":
         if idx == 0:
             return Contribution(((g, ("row",)), (c.inputs[1], ("rowT",))),
@@ -345,17 +320,13 @@ def _layernorm_contribution(c: Node, idx: int, g: Key, gamma: Matrix | None,
 # --------------------------------------------------------------------------- parameters
 
 
-def param_key(name: str, layer: int | None, prefix: str = "grad") -> Key:
-    return (f"{prefix}.{name}", layer if name in LAYER_PARAMS else None, None)
-
-
 def param_contributions(c: Node, config: ModelConfig) -> list[tuple[str, Contribution]]:
     """The parameter gradients that consumer ``c`` contributes to."""
     name = c.key[0]
     g = grad_key(c.key)
     out: list[tuple[str, Contribution]] = []
     params = [(p, v) for p, v in c.params if v is not None]
-    if name in LINEAR:
+    if _is_linear(name):
         x = c.inputs[0]
         heads = config.heads if c.key[2] is not None else 1
         h = c.key[2] or 0
@@ -468,11 +439,14 @@ def _param_value(params: Params, name: str, layer: int | None) -> Matrix | None:
     return value if isinstance(value[0], tuple) else (tuple(value),)
 
 
-def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params) -> list[Node]:
-    """``grad.*`` of every node the loss depends on, of every parameter, and ``new.*``."""
+def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params,
+                   asked: frozenset[str] = frozenset()) -> list[Node]:
+    """``grad.*`` of every node the loss depends on, of every parameter, and ``new.*``
+    (and ``delta.*`` for the weights whose update a claim names: see
+    :func:`.grad_variants.update_nodes`)."""
     by_key = {n.key: n for n in nodes}
-    loss = ("loss", None, None)
-    if loss not in by_key:
+    loss = next((k for k in (("loss", None, None), ("bce", None, None)) if k in by_key), None)
+    if loss is None:
         return []
     wanted: set[Key] = {loss}
     edges: dict[Key, list[tuple[Node, Contribution]]] = {}
@@ -505,21 +479,8 @@ def backward_nodes(nodes: Sequence[Node], config: ModelConfig, params: Params) -
             continue
         out.append(_param_node(key, full, parts,
                                f"how the loss changes with each entry of the weight {name}"))
-        news.append(Node(
-            key=param_key(name, key[1], "new"), inputs=(key,),
-            formula=f"{name} − learning_rate · grad.{name}",
-            fn=lambda be, i, p, full=full: _step(  # type: ignore[misc]
-                be, as_backend(be, full), i[0], lr),
-            deps=(("same",),),
-            params=((name, full), ("learning_rate", ((lr,),))),
-            meaning=f"{name} after one step of gradient descent"))
+        news += GV.update_nodes(name, key[1], full, lr, f"delta.{name}" in asked)
     return out + news
-
-
-def _step(be: Backend, w: Matrix, g: Matrix, lr: Num) -> Matrix:
-    rate = be.const(lr)
-    return tuple(tuple(be.sub(a, be.mul(rate, b)) for a, b in zip(rw, rg, strict=True))
-                 for rw, rg in zip(w, g, strict=True))
 
 
 def updated_params(params: Params, new: Mapping[Key, Matrix]) -> Params:

@@ -35,6 +35,20 @@ EXPECTED: dict[str, list[str]] = {
     "micwill_layer_norm_expected_output.toml": [E, E, E, E, E, E, W, E, R],
 }
 
+ISSUE16_SOURCES: dict[str, list[str]] = {
+    # Binary head (sigmoid + mean BCE) over three samples: torch and hand gradients agree.
+    "dsplog_bce_gradients.toml": [R, R, R, R],
+    # One sample, x = 6.7: loss and both gradients, by hand and by autograd, 4 decimals.
+    "wadhawan_bce_scalar_autograd.toml": [R, R, R, R, R],
+    # The same example printed from float32 tensors with 16 digits: only 7 of them are right.
+    "imayank_bce_float32_digits.toml": [R, W, W],
+    # Query, keys and values as three inputs: the printed weights are not the softmax of the
+    # printed scores, and the printed output is not the weights times the values.
+    "onpoint_attention_by_numbers.toml": [E, W, W],
+    # Weights normalized by their plain sum, and that sum printed as 1.0000.
+    "olivermaerz_sum_normalization.toml": [E, R, E],
+}
+
 NEEDS_VOCAB_SOFTMAX: dict[str, list[str]] = {
     # Softmax over a vocabulary at a temperature (nodes of the full pipeline).
     "nitinkc_softmax_temperature.toml": [R],
@@ -52,6 +66,20 @@ def test_published_example_verdicts(name: str) -> None:
     assert _verdicts(name) == EXPECTED[name]
 
 
+@pytest.mark.parametrize("name", sorted(ISSUE16_SOURCES))
+def test_sources_of_the_printed_steps(name: str) -> None:
+    """Sources that print the quantities of docs/nodes.md, "Numbers that walkthroughs print
+    between the steps" (a binary head, sum normalization, row sums, three attention inputs)."""
+    assert _verdicts(name) == ISSUE16_SOURCES[name]
+
+
+def test_a_float32_result_printed_with_16_digits_is_wrong_not_float() -> None:
+    report = check(EXAMPLES / "imayank_bce_float32_digits.toml")
+    element = report.claims[1].elements[0]
+    assert element.claimed == "6.691762447357178"
+    assert element.correct == "6.691763029237441"  # the float64 value; float32 differs at 1e-7
+
+
 @pytest.mark.parametrize("name", sorted(NEEDS_VOCAB_SOFTMAX))
 def test_vocabulary_softmax_examples(name: str) -> None:
     assert _verdicts(name) == NEEDS_VOCAB_SOFTMAX[name]
@@ -59,7 +87,7 @@ def test_vocabulary_softmax_examples(name: str) -> None:
 
 def test_every_example_is_listed() -> None:
     files = {p.name for p in EXAMPLES.glob("*.toml")} - {"cat.toml"}
-    listed = set(EXPECTED) | set(NEEDS_VOCAB_SOFTMAX)
+    listed = set(EXPECTED) | set(NEEDS_VOCAB_SOFTMAX) | set(ISSUE16_SOURCES)
     assert listed <= files
     assert len(listed) >= 5
 

@@ -27,7 +27,7 @@ def _approx(x: object, digits: int) -> str:
     return to_sig(x, digits)  # type: ignore[arg-type]
 
 
-ROWS_ARE_KEYS = frozenset(("k", "v", "x_kv"))
+ROWS_ARE_KEYS = frozenset(("k", "v", "x_kv", "x_k", "x_v"))
 """Nodes whose rows are the keys' tokens (shown whole when following one token)."""
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import sympy
@@ -34,6 +34,7 @@ from ..errors import ExactTransformerError, InputError
 from ..linalg import Matrix
 from ..numbers import to_fixed, to_sig
 from ..trace import Key, Step, Trace
+from . import asked_forms
 from .forms import (
     SIZE_LIMIT,
     SoftmaxForm,
@@ -159,6 +160,9 @@ TITLES = {
     "scores": "Scores", "sqrt_dk": "Square root of the key width", "scale": "Scale",
     "scaled_scores": "Scaled scores", "shifted_scores": "Shifted scores",
     "exp_scores": "Exponentials", "exp_sum": "Sum of the exponentials",
+    "score_sum": "Sum of the scaled scores", "logit_sum": "Sum of the scaled logits",
+    "contrib": "What each key contributes", "sigmoid": "Sigmoid of the logits",
+    "bce": "Binary cross-entropy loss",
     "weights": "Attention weights", "z": "Weighted sum of the values",
     "concat": "Heads side by side", "attn_out": "Attention output",
     "resid_mid": "First residual connection", "ffn_in": "What the feed-forward reads",
@@ -198,6 +202,10 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     "shifted_scores": (r"\bar{s}@h@r", r"\bar{S}@h"),
     "exp_scores": ("u@h@r", "U@h"),
     "exp_sum": (r"\Sigma@h@r", r"\Sigma@h"),
+    "score_sum": (r"\Sigma@h@r", r"\Sigma@h"),
+    "contrib": (r"(\alpha v)@h@r", r"(\alpha V)@h"),
+    "sigmoid": (r"\hat{y}@r", r"\hat{Y}"),
+    "bce": (r"\mathcal{L}_{\mathrm{BCE}}", r"\mathcal{L}_{\mathrm{BCE}}"),
     "weights": (r"\alpha@h@r", "A@h"),
     "z": ("z@h@r", "Z@h"),
     "concat": ("c@r", "C"),
@@ -215,6 +223,7 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     "shifted_logits": (r"\bar{\ell}@r", r"\bar{L}"),
     "exp_logits": (r"\rho@r", "R"),
     "exp_logits_sum": (r"\Sigma^{\mathrm{voc}}@r", r"\Sigma^{\mathrm{voc}}"),
+    "logit_sum": (r"\Sigma^{\mathrm{voc}}@r", r"\Sigma^{\mathrm{voc}}"),
     "probs": (r"\pi@r", r"\Pi"),
     "loss": (r"\mathcal{L}", r"\mathcal{L}"),
     "rope_angle": (r"\theta@r", r"\Theta"),
@@ -411,6 +420,9 @@ class _Builder:
             return r"\nabla_{" + self.symbol(name[5:], head, None) + "}"
         if name.startswith("new."):
             return sup(self.symbol(name[4:], head, None), r"\mathrm{new}")
+        asked = asked_forms.symbol(self, name, head, row)
+        if asked is not None:
+            return asked
         numbered = _numbered(name)
         if numbered is not None:
             return NUMBERED_SYMBOLS[numbered[0]].replace("{}", numbered[1])
@@ -543,6 +555,10 @@ class _Builder:
         if shown is None:
             return None
         return Shown(shown.tex, shown.width, approx=True, elided=shown.elided)
+
+    def piece(self, text: str) -> Shown:
+        """A short piece of LaTeX for a substitution line."""
+        return Shown(text, width(text, "display"))
 
     def operand(self, view: _View, budget: float, *, transpose: bool = False) -> Shown:
         """An operand for the substitution line: exact where it fits, else decimals."""
@@ -937,6 +953,8 @@ class _Builder:
         name = step.name
         budget = self.opts.budget - 60
         special = getattr(self, f"_f_{name}", None)
+        if asked_forms.formula(self, step, result, ops, budget) is not None:
+            special = partial(asked_forms.formula, self)
         if special is not None:
             found: tuple[str, list[tuple[str, Shown]], list[tuple[Run, ...]]] | None = \
                 special(step, result, ops, budget)
@@ -1305,6 +1323,9 @@ def _title(name: str) -> str:
                                   if base in TITLES else base)
     if name.startswith("new."):
         return "Updated " + name[4:]
+    asked = asked_forms.title(name, TITLES)
+    if asked is not None:
+        return asked
     numbered = _numbered(name)
     if numbered is not None:
         return NUMBERED_TITLES[numbered[0]].format(numbered[1])

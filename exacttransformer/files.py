@@ -77,7 +77,7 @@ MODEL_NODES = frozenset(("ids", "embed", "pos", "x_kv", "x_k", "x_v", "lnf_mean"
 TOP_KEYS = ("title", "source", "model", "input", "weights", "layers", "claims", "decoding")
 INPUT_KEYS = ("tokens", "X", "vocab", "E", "target", "kv_tokens", "unk",
               "text", "corpus", "merges", "analogy", "labels")
-CLAIM_KEYS = ("name", "token", "key", "layer", "head", "value", "note")
+CLAIM_KEYS = ("name", "node", "token", "key", "layer", "head", "value", "note")
 
 
 class _FloatText(str):
@@ -477,12 +477,16 @@ class _Loader:
             for key in c:
                 if key not in CLAIM_KEYS:
                     raise self.error(f"{where}.{key}", f"unknown key; {suggest(key, CLAIM_KEYS)}")
-            name = c.get("name")
+            if "name" in c and "node" in c:
+                raise self.error(f"{where}.node", "give the claimed node once: 'name' or 'node'")
+            field_ = "node" if "node" in c else "name"  # node = "rowsum(weights)" reads well
+            name = c.get(field_)
             if not isinstance(name, str):
-                raise self.error(f"{where}.name", "missing or not a string: which node is claimed")
+                raise self.error(f"{where}.{field_}",
+                                 "missing or not a string: which node is claimed")
             problem = AS.claim_name_problem(name, NODE_NAMES, NAME_PREFIXES)
             if problem is not None:
-                raise self.error(f"{where}.name", problem)
+                raise self.error(f"{where}.{field_}", problem)
             token = c.get("token")
             if isinstance(token, bool) or (token is not None and not isinstance(token, str | int)):
                 raise self.error(f"{where}.token", "expected a token text or a 0-based index")

@@ -567,3 +567,13 @@ def test_unknown_names_exit_2_listing_the_valid_ones(
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "claims[0].name" in err and listed in err and "Traceback" not in err
+
+
+def test_a_claim_may_name_its_node_with_node() -> None:
+    text = NORM + '\n[[claims]]\nnode = "mean(ln1)"\nvalue = ["0", "0"]\n'
+    assert verdicts(text) == ["exact"]
+    both = NORM + '\n[[claims]]\nname = "x"\nnode = "mean(ln1)"\nvalue = ["0", "0"]\n'
+    with pytest.raises(InputError, match=r"claims\[0\]\.node: give the claimed node once"):
+        et.loads(both, "t.toml")
+    with pytest.raises(InputError, match=r"claims\[0\]\.node: .*median"):
+        et.loads(NORM + '\n[[claims]]\nnode = "median(ln1)"\nvalue = "0"\n', "t.toml")

@@ -42,7 +42,31 @@ DEADLINE = 60.0
 ISSUE_12 = ("issue 12: auto runs sympy without a budget and hangs for hours on many corpus "
             "models; unskip when auto moves to the structured engine by cost")
 
+KNOWN_FAILURES = {
+    "m02": "structured engine: MemoryError bounding tanh of a huge argument (no norm, 3 layers: "
+           "hidden states reach ~6e3; lazy.py evaluates exp(2v) in fixed point)",
+    "m07": "structured engine: 'cannot certify 15 significant digits' of gradients "
+           "(grad.concat, grad.z, grad.v, grad.ffn_*): a difference of two kept-whole sums, "
+           "apparently an exact 0 it does not prove",
+    "m09": "both engines: RoPE with cross-attention (x_kv longer than the tokens) stops with "
+           "a ValueError traceback in positions.rope (the angles cover the tokens only)",
+    "m17": "structured engine: over 90 s (no norm, ReLU, 3 layers, 2 heads, 4 tokens, "
+           "generation)",
+    "m23": "structured engine: OverflowError (too many digits in integer) bounding exp of a "
+           "huge argument (SiLU without norm)",
+}
+"""Corpus models that fail today for reasons other than auto's choice (issue 12's stress
+corpus found them; see /work/notes/corpus_findings.md).  Skipped, not xfailed: two of them
+take minutes or gigabytes before they fail."""
+
 NAMES = [m.name for m in CORPUS]
+
+
+def corpus_params(models: tuple[CorpusModel, ...] = CORPUS) -> list:
+    """The corpus as pytest parameters, the known failures skipped with their reason."""
+    return [pytest.param(m, id=m.name, marks=[pytest.mark.skip(reason=KNOWN_FAILURES[m.name])]
+                         if m.name in KNOWN_FAILURES else [])
+            for m in models]
 
 
 def run(m: CorpusModel, engine: str, seconds: float = SAFETY) -> tuple[str, dict]:
@@ -111,8 +135,16 @@ def test_each_model_file_holds_the_options_it_was_built_from(m: CorpusModel) -> 
 
 # --- every model, whole walkthrough ----------------------------------------------------------
 
+@pytest.mark.parametrize("m", corpus_params())
+def test_the_structured_engine_runs_the_whole_walkthrough_and_matches_the_float_reference(
+        m: CorpusModel) -> None:
+    backend, out = run(m, "structured")
+    assert backend == "structured"
+    assert_matches_reference(m, out)
+
+
 @pytest.mark.skip(reason=ISSUE_12)
-@pytest.mark.parametrize("m", CORPUS, ids=NAMES)
+@pytest.mark.parametrize("m", corpus_params())
 def test_auto_runs_the_whole_walkthrough_with_the_structured_engines_digits(m: CorpusModel) -> None:
     """``auto`` finishes; where it ran sympy, every certified digit of every node is the
     structured engine's; and the decimals agree with the float reference."""
@@ -136,4 +168,15 @@ def test_auto_finishes_and_agrees_with_the_structured_engine_and_the_reference(
     backend, out = run(m, "auto", DEADLINE)
     _, structured = run(m, "structured", DEADLINE)
     assert digit_differences(out, structured) == []
+    assert_matches_reference(m, out)
+
+
+@budget(8)
+@given(journeys())
+def test_the_structured_engine_finishes_a_journey_and_matches_the_float_reference(
+        m: CorpusModel) -> None:
+    note(m.summary())
+    note(m.text)
+    backend, out = run(m, "structured", DEADLINE)
+    assert backend == "structured"
     assert_matches_reference(m, out)

@@ -119,8 +119,8 @@ def bench_auto(names: list[str], timeout: float, memory_gb: float) -> None:
     print(f"\nslowest ten of {len(results)} (whole walkthrough, JSON, 15 digits, engine auto):")
     print(f"{'model':8} {'seconds':>8} {'x import sympy':>15}  engine   options")
     for r in results[:10]:
-        engine = r.get("backend") or f"FAILED: {r.get('error')}"
-        print(f"{r['name']:8} {r['seconds']:8.2f} {r['seconds'] / base:15.1f}  {engine:8} "
+        engine = r.get("backend") or ("TIMEOUT" if r.get("timeout") else "FAILED")
+        print(f"{r['name']:8} {r['seconds']:8.2f} {r['seconds'] / base:15.1f}  {engine:10} "
               f"{by_name(r['name']).summary()}")
     worst = results[0]["seconds"] / base if results else 0.0
     failed = sum(1 for r in results if not r["ok"])

@@ -19,6 +19,11 @@ softmax, ``norm_eps`` (0 or 1/100000), each optional bias, gamma and beta, cross
 (``x_kv`` given, of its own width and length) and, for one layer, embeddings with positions
 and a vocabulary head (``W_U`` and ``b_U`` or tied embeddings, a temperature, and on the
 small models a final norm).
+
+:func:`journeys` draws whole journey models as walkthrough files instead (tokens to the next
+token, with training, decoding and every ``[model]`` option of the stress corpus,
+tests/corpus.py): no size is kept small for sympy there, since issue 12's ``auto`` engine
+must finish every one of them.
 """
 
 from __future__ import annotations

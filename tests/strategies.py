@@ -19,6 +19,11 @@ softmax, ``norm_eps`` (0 or 1/100000), each optional bias, gamma and beta, cross
 (``x_kv`` given, of its own width and length) and, for one layer, embeddings with positions
 and a vocabulary head (``W_U`` and ``b_U`` or tied embeddings, a temperature, and on the
 small models a final norm).
+
+:func:`journeys` draws whole journey models as walkthrough files instead (tokens to the next
+token, with training, decoding and every ``[model]`` option of the stress corpus,
+tests/corpus.py): no size is kept small for sympy there, since issue 12's ``auto`` engine
+must finish every one of them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import sympy
+from corpus import FACTORS, CorpusModel, Numbers, allowed, model_text, table
 from hypothesis import note, reject, settings
 from hypothesis import strategies as st
 
@@ -283,3 +289,38 @@ def models(draw: st.DrawFn, max_layers: int = 2, cross: bool | None = None,
         config = replace(config, temperature=temperature)
     params = Params(layers=lps, E=E, P=P, **head)
     return Model(config, params, Inputs(tokens=tokens, given=given, vocab=vocab))
+
+
+# --- whole journeys, as walkthrough files ---------------------------------------------------
+
+class _DrawnNumbers(Numbers):
+    """The weights of a journey drawn by hypothesis (so that they shrink), not from a seed."""
+
+    def __init__(self, draw: st.DrawFn, numbers: tuple[str, ...]):
+        self.draw = draw
+        self.table = tuple(sorted(set(numbers), key=numbers.index))
+
+    def next(self) -> str:
+        return self.draw(st.sampled_from(self.table))
+
+
+@st.composite
+def journeys(draw: st.DrawFn, max_layers: int = 2, max_tokens: int = 3,
+             max_d_model: int = 4) -> CorpusModel:
+    """A whole journey model as walkthrough TOML: tokens through ``E`` and positions, the
+    layers, the vocabulary head; every option of :data:`corpus.FACTORS` drawn (norm,
+    activation, positions, tied or ``W_U``, temperature, training step, cross-attention,
+    generation with a key/value cache or beam search, mask, heads, final norm, biases,
+    integers or fractions), with layers, tokens and ``d_model`` up to the bounds given (the
+    stress corpus goes to 3, 4 and 8).  Cross-attention goes without decoding
+    (:func:`corpus.allowed`)."""
+    limits = {"layers": max_layers, "tokens": max_tokens, "d_model": max_d_model}
+    options: dict[str, str] = {}
+    for name, values in FACTORS.items():
+        if name in limits:
+            values = tuple(v for v in values if int(v) <= limits[name])
+        values = tuple(v for v in values if allowed({**options, name: v}))
+        options[name] = draw(st.sampled_from(values), label=name)
+    index = draw(st.integers(0, 11), label="sizes")
+    text = model_text(index, options, _DrawnNumbers(draw, table(options)))
+    return CorpusModel("journey", options, text)

@@ -31,7 +31,8 @@ from typing import Any
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..numbers import compare, node_count
+from ..closedform import node_count
+from ..numbers import compare
 
 SIZE_LIMIT = 60
 """Closed forms with more symbols than this are omitted (their decimals are shown)."""

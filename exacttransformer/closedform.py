@@ -294,15 +294,30 @@ def closed_form(x: sympy.Basic) -> str:
 
 
 def node_count(x: sympy.Basic, cap: int) -> int:
-    """The nodes of a sympy tree (numbers, functions and operations each once), counted up
-    to ``cap`` (callers only ask "more than a limit?").
+    """The nodes of a sympy tree (numbers, functions and operations each once, a repeated
+    subtree at each occurrence), counted up to ``cap`` (callers only ask "more than a
+    limit?"). Counts of whole subtrees are remembered: a trace's closed forms share them.
 
     >>> node_count(sympy.sqrt(2), 100), node_count(sympy.exp(sympy.sqrt(2)) + 1, 3)
     (3, 3)
     """
-    count = 0
-    for _ in sympy.preorder_traversal(x):
-        count += 1
-        if count >= cap:
-            break
-    return count
+    return min(_count(x, cap), cap)
+
+
+_COUNTS: dict[sympy.Basic, int] = {}
+
+
+def _count(x: sympy.Basic, cap: int) -> int:
+    """At least ``min(nodes, cap)``; exact (and remembered) when below ``cap``."""
+    hit = _COUNTS.get(x)
+    if hit is not None:
+        return hit
+    total = 1
+    for a in x.args:
+        total += _count(a, cap - total)
+        if total >= cap:
+            return total
+    if len(_COUNTS) >= _MEMO_LIMIT:
+        _COUNTS.clear()
+    _COUNTS[x] = total
+    return total

@@ -184,23 +184,55 @@ class ExactPrinter(StrPrinter):
             return sign + "*".join(num_str) + "/" + den_str[0]
         return sign + "*".join(num_str) + "/({})".format("*".join(den_str))
 
-    def _sort_key(self, factor: sympy.Basic) -> Any:
-        hit = self._sort_keys.get(factor)
+    def _sort_key(self, x: sympy.Basic) -> Any:
+        """``x.sort_key()``, once per subexpression; for the classes that inherit
+        ``Expr.sort_key`` it is that method's own computation, with the terms of a sum
+        ordered by :meth:`_ordered_terms` (whose float values are remembered)."""
+        hit = self._sort_keys.get(x)
         if hit is None:
-            hit = self._sort_keys[factor] = factor.sort_key()
+            hit = self._sort_keys[x] = self._expr_sort_key(x)
         return hit
 
-    def _as_ordered_terms(self, expr: Any, order: Any = None) -> list[Any]:
-        """``expr.as_ordered_terms(order)``, with each numeric factor's value computed once.
+    def _expr_sort_key(self, x: sympy.Basic) -> Any:
+        if type(x).sort_key is not _EXPR_SORT_KEY:
+            return x.sort_key()
+        coeff, expr = x.as_coeff_Mul()
+        exp = sympy.S.One
+        if expr.is_Pow:
+            base, exp = expr.as_base_exp()
+            if base is sympy.S.Exp1:
+                return x.sort_key()
+            expr = base
+        if expr.is_Dummy or expr.is_Atom:
+            return x.sort_key()
+        if expr.is_Add:
+            args = self._ordered_terms(expr)
+        elif expr.is_Mul:
+            cpart, ncpart = expr.args_cnc()
+            args = sorted(cpart, key=self._sort_key) + ncpart
+        else:
+            args = list(expr.args)
+        if not all(isinstance(a, sympy.Basic) for a in args):
+            return x.sort_key()
+        keys = tuple(self._sort_key(a) for a in args)
+        return expr.class_key(), (len(keys), keys), self._sort_key(exp), coeff
 
-        Followed for the default order of a sum of numbers (a closed form's case): sympy's
-        special case first, then ``as_terms`` — each term's coefficient times its numeric
-        factors as Python complex numbers, in the same order of multiplication — sorted by the
-        same key, ``((im != 0, im), (re, im))``, stably.  Anything else goes to sympy.
-        """
+    def _as_ordered_terms(self, expr: Any, order: Any = None) -> list[Any]:
+        """``expr.as_ordered_terms(order)``, by :meth:`_ordered_terms` for the default order
+        of a sum."""
         order = order or self.order
         if order is not None or not expr.is_Add:
             return list(super()._as_ordered_terms(expr, order=order))
+        return self._ordered_terms(expr)
+
+    def _ordered_terms(self, expr: sympy.Add) -> list[Any]:
+        """``expr.as_ordered_terms()``, with each numeric factor's value computed once.
+
+        Followed for a sum of numbers (a closed form's case): sympy's special case first,
+        then ``as_terms`` — each term's coefficient times its numeric factors as Python
+        complex numbers, in the same order of multiplication — sorted by the same key,
+        ``((im != 0, im), (re, im))``, stably.  A sum with a symbol goes to sympy.
+        """
         special = _special_pair(expr)
         if special is not None:
             return special
@@ -209,12 +241,12 @@ class ExactPrinter(StrPrinter):
             coeff_part, rest = term.as_coeff_Mul()
             coeff = self._value(coeff_part)
             if coeff is None:
-                return list(expr.as_ordered_terms(order=order))
+                return list(expr.as_ordered_terms())
             if rest is not sympy.S.One:
                 for factor in sympy.Mul.make_args(rest):
                     value = self._value(factor) if factor.is_number else None
                     if value is None:  # a symbol or a value complex() refuses: sympy's way
-                        return list(expr.as_ordered_terms(order=order))
+                        return list(expr.as_ordered_terms())
                     coeff *= value
             keyed.append((((bool(coeff.imag), coeff.imag), (coeff.real, coeff.imag)), term))
         keyed.sort(key=lambda kt: kt[0])
@@ -243,6 +275,7 @@ def _flipped(power: sympy.Pow) -> sympy.Basic:
 
 
 _MUL, _ADD = PRECEDENCE["Mul"], PRECEDENCE["Add"]
+_EXPR_SORT_KEY = sympy.Expr.sort_key
 
 
 def _precedence_of(item: sympy.Basic) -> int:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,10 +86,15 @@ def claims_toml(path: Path, claims: int = 200) -> str:
     return text + "\n" + "".join(out)
 
 
-def once(cmd: list[str], check: bool = True) -> float:
+def once(cmd: list[str], check: bool = True) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``cmd``: on a shared machine the
+    CPU time is the steadier of the two."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def slope(xs: list[float], ys: list[float]) -> float:
@@ -133,13 +139,16 @@ def report(cfg: dict) -> None:
     print(f"latex --token t7 of it: {cfg['latex']:.2f} s, {cfg['latex_ratio']:.2f} x the "
           "walkthrough (goal <= 1.5)")
     if cfg["large"] is not None:
-        print(f"whole trace {LARGE}, JSON, 25 digits: {cfg['large']:.1f} s "
+        wall, cpu = cfg["large"]
+        print(f"whole trace {LARGE}, JSON, 25 digits: {wall:.1f} s ({cpu:.1f} s CPU) "
               f"(goal <= {10 if cfg['flint'] else 30} s)")
     for name, times in cfg["series"].items():
         index = {"tokens": 0, "width": 1, "depth": 3}[name]
         xs = [s[index] for s in SERIES[name]]
-        points = ", ".join(f"{x}: {t:.2f} s" for x, t in zip(xs, times, strict=True))
-        print(f"growth with {name:<6} ({points}): whole trace ~ {name}^{slope(xs, times):.2f}")
+        walls, cpus = [t[0] for t in times], [t[1] for t in times]
+        points = ", ".join(f"{x}: {w:.2f} s ({c:.2f} CPU)" for x, w, c in zip(xs, walls, cpus, strict=True))
+        print(f"growth with {name:<6} ({points}): whole trace ~ {name}^{slope(xs, walls):.2f} "
+              f"(CPU ~ {name}^{slope(xs, cpus):.2f})")
 
 
 def main() -> None:

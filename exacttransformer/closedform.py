@@ -148,17 +148,17 @@ class ExactPrinter(StrPrinter):
         prec = self._precedence(expr)
         sign = ""
         factors = list(sympy.Mul.make_args(rest))
-        if coeff < 0:
+        if coeff.p < 0:
             sign = "-"
             coeff = -coeff
-        if coeff != 1:
+        if coeff.p != 1 or coeff.q != 1:
             factors.insert(0, coeff)
         factors.sort(key=self._sort_key)
         num: list[sympy.Basic] = []  # items in the numerator
         den: list[sympy.Basic] = []  # items in the denominator (if any)
         pow_paren = []  # powers with exponent -1 of a product or power: parenthesized
         for item in factors:
-            if isinstance(item, sympy.Pow) and bool(item.exp.as_coeff_Mul()[0] < 0):
+            if isinstance(item, sympy.Pow) and _negative(item.exp.as_coeff_Mul()[0]):
                 if item.exp is not sympy.S.NegativeOne:
                     den.append(_flipped(item))
                 else:
@@ -263,6 +263,11 @@ class ExactPrinter(StrPrinter):
         return hit
 
 
+def _negative(c: sympy.Expr) -> bool:
+    """``bool(c < 0)`` for a number (a rational's sign is read off its numerator)."""
+    return c.p < 0 if c.is_Rational else bool(c < 0)
+
+
 def _flipped(power: sympy.Pow) -> sympy.Basic:
     """``b**(-e)`` for ``b**e`` with a negative exponent, unevaluated (sympy's ``apow``)."""
     base, e = power.as_base_exp()
@@ -284,7 +289,7 @@ def _precedence_of(item: sympy.Basic) -> int:
     the whole product (``-p == p`` needs a first factor that is not a nonzero rational)."""
     if type(item) is sympy.Mul and item.args[0].is_Rational and item.args[0] != 0 and not any(
             hasattr(a, "precedence") for a in item.args):
-        return _ADD if item.args[0] < 0 else _MUL
+        return _ADD if item.args[0].p < 0 else _MUL
     return int(precedence(item))
 
 

@@ -64,6 +64,7 @@ import sympy
 from mpmath.libmp import finf, fninf, fzero
 
 from .closedform import closed_form, int_str
+from .closedform import node_count as node_count  # read by render.forms
 from .errors import ComputationError, LimitError, NumberError
 from .interval import enclose_raw
 from .lazy import DISPLAY_LIMIT, Lazy, proven_zero

@@ -31,8 +31,7 @@ from typing import Any
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..closedform import node_count
-from ..numbers import compare
+from ..numbers import compare, node_count
 
 SIZE_LIMIT = 60
 """Closed forms with more symbols than this are omitted (their decimals are shown)."""

@@ -20,6 +20,7 @@ the printing is sympy's ``StrPrinter``.  :func:`closed_form` is what
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import sympy
@@ -313,7 +314,8 @@ def _special_pair(expr: sympy.Add) -> list[Any] | None:
 _ORDERED_LIMIT = 400
 """Closed forms with more nodes than this are printed in sympy's canonical term order."""
 
-_PRINTERS: dict[bool, ExactPrinter] = {}
+_local = threading.local()
+"""Each thread's two printers (a printer counts its nesting level while it prints)."""
 
 
 def closed_form(x: sympy.Basic) -> str:
@@ -323,11 +325,14 @@ def closed_form(x: sympy.Basic) -> str:
     '1/(1 + pi)/2'
     """
     ordered = node_count(x, _ORDERED_LIMIT + 1) <= _ORDERED_LIMIT
-    printer = _PRINTERS.get(ordered)
+    printers: dict[bool, ExactPrinter] | None = getattr(_local, "printers", None)
+    if printers is None:
+        printers = _local.printers = {}
+    printer = printers.get(ordered)
     if printer is None:
         # sympy orders the terms of a sum by evaluating them numerically, which takes minutes
         # on a gradient's closed form; a long form keeps sympy's own canonical order.
-        printer = _PRINTERS[ordered] = ExactPrinter() if ordered else ExactPrinter({"order": "none"})
+        printer = printers[ordered] = ExactPrinter() if ordered else ExactPrinter({"order": "none"})
     return str(printer.doprint(x))
 
 

@@ -88,7 +88,7 @@ def claims_toml(path: Path, claims: int = 200) -> str:
     return text + "\n" + "".join(out)
 
 
-def name(size: tuple[int, int, int, int]) -> str:
+def model_file(size: tuple[int, int, int, int]) -> str:
     return "m_" + "_".join(map(str, size)) + ".toml"
 
 
@@ -124,13 +124,13 @@ def run_config(python: str, work: Path, quick: bool) -> dict:
     latex_ratio, latex_s, _ = paired_ratio(
         cli + ["latex", str(EXAMPLE), "--token", "t7", "-o", "-"], walk, repeat=repeat)
     large = {} if quick else {
-        size: once(cli + ["walkthrough", str(work / name(size)), "--format", "json", "--digits", "25"])
+        size: once(cli + ["walkthrough", str(work / model_file(size)), "--format", "json", "--digits", "25"])
         for size in LARGE}
     series = {}
     for name, sizes in SERIES.items():
         points = []
         for size in sizes:
-            f = work / name(size)
+            f = work / model_file(size)
             points.append(once(cli + ["walkthrough", str(f), "--format", "json", "--digits", "25"]))
         series[name] = points
     return {"python": python, "flint": flint, "import": base, "walk": walk_s, "ratio": ratio,
@@ -175,7 +175,7 @@ def main() -> None:
         work = Path(tmp)
         (work / "claims.toml").write_text(claims_toml(EXAMPLE))
         for size in {s for sizes in SERIES.values() for s in sizes} | set(LARGE):
-            (work / name(size)).write_text(model_toml(*size))
+            (work / model_file(size)).write_text(model_toml(*size))
         configs = [run_config(sys.executable, work, args.quick)]
         if args.fast_python:
             configs.append(run_config(args.fast_python, work, args.quick))

@@ -62,8 +62,9 @@ from typing import TypeAlias, TypeVar
 
 import sympy
 from mpmath.libmp import finf, fninf, fzero
-from sympy.printing.str import StrPrinter
 
+from .closedform import closed_form, int_str
+from .closedform import node_count as node_count  # read by render.forms
 from .errors import ComputationError, LimitError, NumberError
 from .interval import enclose_raw
 from .lazy import DISPLAY_LIMIT, Lazy, known_sign, proven_zero
@@ -566,30 +567,6 @@ def to_float(x: Number) -> float:
         prec *= 2
 
 
-class _ExactPrinter(StrPrinter):
-    """sympy's str form, with integers of any length (str(int) stops at 4300 digits)."""
-
-    def _print_Integer(self, expr: sympy.Integer) -> str:
-        return _int_str(int(expr.p))
-
-    def _print_Rational(self, expr: sympy.Rational) -> str:
-        p, q = _int_str(int(expr.p)), _int_str(int(expr.q))
-        return p if expr.q == 1 else f"{p}/{q}"
-
-    def _print_Mul(self, expr: sympy.Mul) -> str:
-        # sympy prints (1/2) * (1 + pi)^-1 as "1/(2*(1 + pi))", which reads back as
-        # 1/(2 + 2*pi): sympy distributes a number over a sum. Print "1/(1 + pi)/2" instead.
-        coeff, rest = expr.as_coeff_Mul()
-        if (
-            coeff.is_Rational
-            and coeff.q != 1
-            and any(f.is_Pow and f.exp == -1 and f.base.is_Add for f in sympy.Mul.make_args(rest))
-        ):
-            numerator = sympy.Mul(sympy.Integer(coeff.p), rest)
-            return f"{self._print(numerator)}/{_int_str(int(coeff.q))}"
-        return str(super()._print_Mul(expr))
-
-
 def format_exact(x: Number) -> str:
     """A short exact plain-text form that :func:`parse_number` reads back to the same value.
 
@@ -603,30 +580,7 @@ def format_exact(x: Number) -> str:
         if x.size() > DISPLAY_LIMIT:  # the structured engine's large values: no closed form
             return repr(x)
         x = x.to_sympy()
-    if node_count(x, _ORDERED_LIMIT + 1) > _ORDERED_LIMIT:
-        # sympy orders the terms of a sum by evaluating them numerically, which takes minutes
-        # on a gradient's closed form; a long form keeps sympy's own canonical order.
-        return _ExactPrinter({"order": "none"}).doprint(x)
-    return _ExactPrinter().doprint(x)
-
-
-_ORDERED_LIMIT = 400
-"""Closed forms with more nodes than this are printed in sympy's canonical term order."""
-
-
-def node_count(x: sympy.Basic, cap: int) -> int:
-    """The nodes of a sympy tree (numbers, functions and operations each once), counted up
-    to ``cap`` (callers only ask "more than a limit?").
-
-    >>> node_count(sympy.sqrt(2), 100), node_count(sympy.exp(sympy.sqrt(2)) + 1, 3)
-    (3, 3)
-    """
-    count = 0
-    for _ in sympy.preorder_traversal(x):
-        count += 1
-        if count >= cap:
-            break
-    return count
+    return closed_form(x)
 
 
 # --------------------------------------------------------------------------- certification
@@ -769,7 +723,7 @@ def _sig_string(f: Fraction, n: int) -> str:
     m = (2 * num + den) // (2 * den)  # round half up on |x|: ties away from zero
     if m == 10**n:
         m, k = m // 10, k + 1
-    digits = _int_str(m)
+    digits = int_str(m)
     sign_text = "-" if f < 0 else ""
     if -6 <= k < 15:
         if k >= n - 1:
@@ -786,7 +740,7 @@ def _fixed_string(f: Fraction, d: int) -> str:
     if p.bit_length() - q.bit_length() > 3.33 * MAX_PRINT_DIGITS:
         raise LimitError(f"value too large to print in fixed point (more than {MAX_PRINT_DIGITS} digits)")
     m = (2 * p * 10**d + q) // (2 * q)  # round half up on |x|: ties away from zero
-    digits = _int_str(m).rjust(d + 1, "0")
+    digits = int_str(m).rjust(d + 1, "0")
     text = digits[:-d] + "." + digits[-d:] if d else digits
     return "-" + text if f < 0 and m else text
 
@@ -803,17 +757,6 @@ def _decade(p: int, q: int) -> int:
 
 def _at_least_pow10(p: int, q: int, k: int) -> bool:
     return p >= q * 10**k if k >= 0 else p * 10**-k >= q
-
-
-def _int_str(m: int) -> str:
-    """str(m) for any size (Python refuses more than 4300 digits by default)."""
-    if m < 0:
-        return "-" + _int_str(-m)
-    if m.bit_length() <= 12_000:
-        return str(m)
-    half = int(m.bit_length() * 0.30103) // 2
-    high, low = divmod(m, 10**half)
-    return _int_str(high) + _int_str(low).rjust(half, "0")
 
 
 # --------------------------------------------------------------------------- raw endpoints

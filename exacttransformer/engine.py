@@ -24,6 +24,7 @@ from typing import Any
 import sympy
 
 from .backends import EXACT, STRUCTURED, Backend
+from .closedform import node_count
 from .errors import InputError
 from .graph import Guard
 from .linalg import Matrix
@@ -107,51 +108,29 @@ those subexpressions instead and gives the same values and digits.
 
 
 class OutgrewSympy(Exception):
-    """A value outgrew :data:`SYMPY_BUDGET` (``key``: the node; ``size``: its tree)."""
+    """A value outgrew :data:`SYMPY_BUDGET` (``key``: the node; ``size``: its tree's nodes,
+    counted up to one past the budget)."""
 
     def __init__(self, key: Key, size: int):
-        super().__init__(f"{key[0]} outgrew the sympy budget ({size} > {SYMPY_BUDGET} nodes)")
+        super().__init__(f"{key[0]} outgrew the sympy budget (over {SYMPY_BUDGET} nodes)")
         self.key = key
         self.size = size
 
 
-def tree_size(x: sympy.Basic, memo: dict[sympy.Basic, int]) -> int:
-    """Nodes of ``x`` as a tree (a shared subtree counts at each use), computed once per
-    distinct subtree, so it costs the size of the shared graph.
-
-    >>> e = sympy.exp(sympy.sqrt(2))
-    >>> tree_size(e, {}), tree_size(sympy.Add(e, e, evaluate=False), {})
-    (4, 9)
-    """
-    hit = memo.get(x)
-    if hit is not None:
-        return hit
-    stack: list[tuple[sympy.Basic, bool]] = [(x, False)]
-    while stack:
-        e, expanded = stack.pop()
-        if e in memo:
-            continue
-        if expanded:
-            memo[e] = 1 + sum(memo[a] for a in e.args)
-        else:
-            stack.append((e, True))
-            stack.extend((a, False) for a in e.args if a not in memo)
-    return memo[x]
-
-
 class SizeBudget:
     """A :data:`~exacttransformer.graph.Guard` that raises :class:`OutgrewSympy` for the first
-    value with a tree over ``limit`` nodes."""
+    value with a tree over ``limit`` nodes (a shared subtree counted at each use, as sympy's
+    evaluation walks it; the counts of whole subtrees are remembered, so counting a node
+    costs about as much as its new parts)."""
 
     def __init__(self, limit: int = SYMPY_BUDGET):
         self.limit = limit
-        self._memo: dict[sympy.Basic, int] = {}
 
     def __call__(self, key: Key, value: Matrix) -> None:
         for row in value:
             for x in row:
                 if isinstance(x, sympy.Basic):
-                    size = tree_size(x, self._memo)
+                    size = node_count(x, self.limit + 1)
                     if size > self.limit:
                         raise OutgrewSympy(key, size)
 

@@ -22,7 +22,7 @@ from strategies import budget, models
 import exacttransformer as et
 from exacttransformer.check import check
 from exacttransformer.cli import main
-from exacttransformer.model import forward
+from exacttransformer.graph.forward import forward
 from exacttransformer.render.forms import T, size, softmax_form, tex, width
 from exacttransformer.render.latex import escape, render_latex
 from exacttransformer.render.mathdoc import Options, build, inline

@@ -62,7 +62,7 @@ def _size(option: str) -> Any:
 
 
 def add_parser(sub: Any) -> None:
-    from ..problems.topics import DIFFICULTIES, MAX_COUNT, TOPICS  # no sympy: --help stays quick
+    from ..problems.topics import DIFFICULTIES, MAX_COUNT, TOPICS
 
     p = sub.add_parser(
         "problems", help="per-student problem sheets, solutions, key and Moodle quiz",

@@ -25,7 +25,7 @@ from typing import Any
 import sympy
 
 from .. import __version__
-from ..numbers import format_exact, to_fixed
+from ..exact.printing import format_exact, to_fixed
 from .constraints import fixed
 from .generator import Part, Problem, ProblemSet, Request, Variant
 from .topics import TOPICS

@@ -4,7 +4,7 @@ the parts a student answers.
 Layer: problem definitions (no arithmetic of the forward pass).  A :class:`Topic` builds a
 :class:`Draft` — the variant's model as walkthrough-file data (SPEC §2) — in one or more
 *stages*, drawing small integers from a seeded :class:`random.Random`; the generator
-writes the draft as TOML, runs it through :func:`exacttransformer.files.loads` and the
+writes the draft as TOML, runs it through :func:`exacttransformer.io.files.loads` and the
 forward pass, and checks the topic's constraints (:mod:`.constraints`) on the exact trace
 after every stage.  Stages let the search redraw only the part that failed: the block
 topic fixes its attention weights before it draws the feed-forward network.
@@ -583,7 +583,7 @@ def _block_ffn(rng: random.Random, s: Shape, draft: Draft | None, trace: Any = N
 def _aimed_w1(rng: random.Random, s: Shape, d: Draft, trace: Any) -> Grid:
     if trace is None or "resid_mid" not in trace.names():
         return nonzero_rows(rng, s.d_model, s.d_ff, s.w_entry, s.zeros)
-    from .constraints import fixed  # the certified decimals the constraints print
+    from .constraints import fixed
 
     row = [Fraction(fixed(x, 4)) for x in trace.value("resid_mid", 0, None)[d.row]]
     columns: list[tuple[Entry, ...]] = []

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from ..trace import Trace
+from ..graph.trace import Trace
 from .mathdoc import (
     Block,
     ClaimRow,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..trace import Trace
+from ..graph.trace import Trace
 from .mathdoc import (
     Block,
     ClaimsTable,

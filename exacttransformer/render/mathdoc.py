@@ -31,20 +31,10 @@ import sympy
 
 from .. import progress
 from ..errors import ExactTransformerError, InputError
-from ..linalg import Matrix
-from ..numbers import to_fixed, to_sig
-from ..trace import Key, Step, Trace
-from .forms import (
-    SIZE_LIMIT,
-    SoftmaxForm,
-    T,
-    decimal_tex,
-    folded,
-    size,
-    softmax_form,
-    tex,
-    width,
-)
+from ..exact.linalg import Matrix
+from ..exact.printing import to_fixed, to_sig
+from ..graph.trace import Key, Step, Trace
+from .forms import SIZE_LIMIT, SoftmaxForm, T, decimal_tex, folded, size, softmax_form, tex, width
 from .layout import PARAM_NAMES, ROWS_ARE_KEYS, column_labels, pair_labels
 
 # --------------------------------------------------------------------------- blocks

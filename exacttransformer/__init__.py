@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .version import __version__ as __version__
+
 if TYPE_CHECKING:
     from .errors import ComputationError, ExactTransformerError, InputError, LimitError, NumberError
     from .graph.config import ModelConfig
@@ -43,7 +45,6 @@ __all__ = [
     "LimitError", "ModelConfig", "NumberError", "Params", "Step", "Trace", "Walkthrough",
     "build_graph", "forward", "load", "loads",
 ]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

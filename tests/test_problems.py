@@ -26,7 +26,7 @@ from exacttransformer.problems import generator as G
 from exacttransformer.problems.constraints import ConstraintError, Context, conflicts, declared
 from exacttransformer.problems.generator import Problem, available, variant_rng
 from exacttransformer.problems.roster import parse_roster
-from exacttransformer.problems.topics import DIFFICULTIES
+from exacttransformer.problems.specs import DIFFICULTIES
 
 ROOT = Path(__file__).parent.parent
 READY = tuple(t for t in TOPICS if available(t))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ..errors import InputError
-from ..graph.config import suggest
+from ..errors import InputError, suggest
 
 MAX_DIGITS = 1000
 

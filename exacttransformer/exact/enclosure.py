@@ -17,6 +17,7 @@ from mpmath.ctx_iv import MPIntervalContext
 from mpmath.libmp import finf, fninf, from_man_exp, fzero
 
 from ..errors import ComputationError
+from .algebra import proven_equal
 from .lazy import (
     DISPLAY_LIMIT,
     ONE,
@@ -553,9 +554,7 @@ def _sign(x: Lazy) -> int:
             return 0
         prec *= 2
     if x.size() <= DISPLAY_LIMIT:
-        from .printing import _proven_equal
-
-        if _proven_equal(x.to_sympy(), Fraction(0)):
+        if proven_equal(x.to_sympy(), Fraction(0)):
             return 0
     raise ComputationError(
         f"cannot decide the sign of a value within 2^-{PREC_CAP} of 0 "

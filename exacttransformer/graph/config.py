@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 import sympy
 
-from ..errors import InputError
+from ..errors import InputError, suggest
 
 Number: TypeAlias = sympy.Expr
 
@@ -70,16 +70,3 @@ class ModelConfig:
             raise InputError("must not be negative", key="model.norm_eps")
         if not self.temperature.is_positive:
             raise InputError("must be positive (temperature > 0)", key="model.temperature")
-
-
-def suggest(given: str, allowed: tuple[str, ...] | list[str]) -> str:
-    """A hint naming the nearest allowed spelling, then all of them.
-
-    >>> suggest("relu6", ("relu", "gelu", "silu"))
-    "did you mean 'relu'? (allowed: relu, gelu, silu)"
-    """
-    import difflib
-
-    close = difflib.get_close_matches(given, list(allowed), n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}(allowed: {', '.join(allowed)})"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, suggest
 from ..exact.linalg import Matrix, shape
-from .config import ModelConfig, suggest
+from .config import ModelConfig
 
 Key = tuple[str, int | None, int | None]
 """A node's address: ``(name, layer, head)``; ``None`` where the node has no layer/head."""

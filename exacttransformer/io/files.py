@@ -17,12 +17,12 @@ from typing import Any
 
 import sympy
 
-from ..errors import ExactTransformerError, InputError, LimitError
+from ..errors import ExactTransformerError, InputError, LimitError, suggest
 from ..exact.backends.base import Backend
 from ..exact.linalg import Matrix, shape, transpose
 from ..exact.parse import parse_value
 from ..exact.printing import sign
-from ..graph.config import CHOICES, ModelConfig, suggest
+from ..graph.config import CHOICES, ModelConfig
 from ..graph.forward import forward
 from ..graph.graph import Guard, Patch
 from ..graph.model import Inputs

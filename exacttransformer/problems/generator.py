@@ -37,7 +37,8 @@ from ..errors import ExactTransformerError, InputError
 from ..graph.trace import Step, Trace
 from ..io.files import loads
 from .constraints import Constraint, ConstraintError, Context, conflicts, declared
-from .topics import MAX_COUNT, TOPICS, Draft, PartSpec, Shape, Topic, fill
+from .specs import MAX_COUNT, Draft, PartSpec, Shape, Topic, fill
+from .topics import TOPICS
 
 __all__ = ["MAX_COUNT", "ProblemSet", "Request", "generate", "make_variant", "variant_rng"]
 

@@ -22,7 +22,7 @@ from ..render.latex import DOCUMENT_BUDGET, LatexTarget, code, escape, preamble,
 from ..render.mathdoc import Options, step_blocks
 from .answers import key_rows, tolerance
 from .generator import Part, Problem, ProblemSet, Request, Variant
-from .topics import Given, Math, Piece, fill
+from .specs import Given, Math, Piece, fill
 
 STRUT = r"\rule[-1.1em]{0pt}{2.6em}"
 """Keeps the rows of a matrix with full-size fractions apart (as ``latex`` does)."""

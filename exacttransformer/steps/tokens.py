@@ -33,8 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import InputError
-from ..graph.config import suggest
+from ..errors import InputError, suggest
 
 Pair = tuple[str, str]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graph.trace import Trace
-from .mathdoc import (
+from .document import (
     Block,
     ClaimRow,
     ClaimsTable,
@@ -29,8 +29,8 @@ from .mathdoc import (
     Para,
     Run,
     Table,
-    build,
 )
+from .mathdoc import build
 
 PACKAGES = ("amsmath", "booktabs", "xcolor", "tikz")
 MAX_SUBSCRIPT = 12  # characters of a token shown as a subscript

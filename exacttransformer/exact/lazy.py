@@ -15,7 +15,7 @@ copying them, the way a sympy tree would.  Nothing is simplified beyond what is 
 * a product of two long sums is not expanded: the longer one becomes one atom.
 
 Comparisons (ReLU, maxima, ties, argmax) and printed digits come from certified enclosures at
-rising precision (:func:`enclose_raw`): python-flint's ``arb`` ball arithmetic when installed,
+rising precision (:func:`.enclosure.enclose_raw`): python-flint's ``arb`` ball arithmetic when installed,
 mpmath's interval arithmetic otherwise.  Each atom's enclosure is computed once per precision
 and shared.  A value is zero only when that is proven: structurally (no terms left), or for a
 small value by exact algebra on its sympy closed form.  Closed forms (:meth:`Lazy.to_sympy`)

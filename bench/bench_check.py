@@ -46,7 +46,7 @@ def whole_row_file(claims: int) -> str:
     import random
 
     import exacttransformer as et
-    from exacttransformer.numbers import to_fixed
+    from exacttransformer.exact.printing import to_fixed
 
     rng = random.Random(7)
     n, d = 6, 8

@@ -73,7 +73,7 @@ def _largest_tree(m: object) -> int:
     the forward pass again (sympy's cache makes it cheap), then a count per element."""
     from corpus import CorpusModel
 
-    from exacttransformer.files import loads
+    from exacttransformer.io.files import loads
     from exacttransformer.numbers import node_count
 
     assert isinstance(m, CorpusModel)

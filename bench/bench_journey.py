@@ -19,7 +19,7 @@ machine the slower runs measure the other processes; ``cpu`` is the process time
 * ``walkthrough text``: once, for the 2-layer journey: ``render_text`` (exact forms too);
 * the ``sympy`` engine on the same model, under a subprocess time cap (``> N s`` when it
   does not finish);
-* the float reference (:func:`exacttransformer.reference.reference_forward`, up to
+* the float reference (:func:`exacttransformer.graph.reference.reference_forward`, up to
   ``probs``; it has no decoding nodes) as the floor.
 
 The growth with layers is fitted as a log-log slope (time ∝ layers^k); the cost of each
@@ -68,7 +68,7 @@ def build(layers: int, seed: int, activation: str, positional: str, steps: int):
     from sympy import Rational
 
     from exacttransformer import Inputs, LayerParams, ModelConfig, Params
-    from exacttransformer.decoding import DecodingConfig
+    from exacttransformer.steps.decoding import DecodingConfig
 
     rng = random.Random(seed)
 
@@ -114,11 +114,11 @@ def child(spec: dict) -> dict:
     t0 = time.perf_counter()
     import exacttransformer  # noqa: F401
     from exacttransformer import forward
-    from exacttransformer.backends import EXACT, STRUCTURED
-    from exacttransformer.engine import choose
-    from exacttransformer.lazy import HAVE_FLINT
-    from exacttransformer.numbers import to_float, to_sig
-    from exacttransformer.reference import reference_forward
+    from exacttransformer.exact.backends import EXACT, STRUCTURED
+    from exacttransformer.exact.lazy import HAVE_FLINT
+    from exacttransformer.exact.printing import to_float, to_sig
+    from exacttransformer.graph.engine import choose
+    from exacttransformer.graph.reference import reference_forward
 
     out: dict = {"import": time.perf_counter() - t0, "flint": HAVE_FLINT}
     t0 = time.perf_counter()
@@ -262,7 +262,7 @@ def main() -> None:
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     sys.path.insert(0, str(ROOT))
-    from exacttransformer.lazy import HAVE_FLINT
+    from exacttransformer.exact.lazy import HAVE_FLINT
 
     flint = "installed: arb enclosures, fmpq rationals" if HAVE_FLINT else \
         "not installed: mpmath intervals, Fraction rationals (pip install '.[fast]')"

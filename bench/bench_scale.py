@@ -52,10 +52,10 @@ def model(tokens: int, d: int, heads: int, layers: int, seed: int = 1):  # noqa:
 
 def measure(size: tuple[int, int, int, int]) -> dict[str, float | str]:
     """Exact, certified and float times for one model, in this interpreter."""
-    from exacttransformer.backends import STRUCTURED
-    from exacttransformer.model import forward
-    from exacttransformer.numbers import to_sig
-    from exacttransformer.reference import reference_forward
+    from exacttransformer.exact.backends import STRUCTURED
+    from exacttransformer.exact.printing import to_sig
+    from exacttransformer.graph.forward import forward
+    from exacttransformer.graph.reference import reference_forward
 
     cfg, params, inputs = model(*size)
     t0 = time.perf_counter()
@@ -75,7 +75,7 @@ def measure(size: tuple[int, int, int, int]) -> dict[str, float | str]:
 
 def child(sizes: list[tuple[int, int, int, int]]) -> None:
     """Measure each size in a fresh process state and print JSON lines."""
-    from exacttransformer.lazy import HAVE_FLINT
+    from exacttransformer.exact.lazy import HAVE_FLINT
 
     print(json.dumps({"flint": HAVE_FLINT}), flush=True)
     for s in sizes:

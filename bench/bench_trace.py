@@ -111,7 +111,7 @@ def slope(xs: list[float], ys: list[float]) -> float:
 
 def run_config(python: str, work: Path, quick: bool) -> dict:
     cli = [python, "-m", "exacttransformer"]
-    flint = subprocess.run([python, "-c", "import exacttransformer.lazy as L; print(L.HAVE_FLINT)"],
+    flint = subprocess.run([python, "-c", "import exacttransformer.exact.lazy as L; print(L.HAVE_FLINT)"],
                            capture_output=True, text=True, check=True).stdout.strip() == "True"
     walk = cli + ["walkthrough", str(EXAMPLE), "--format", "json", "--digits", "25"]
     once(walk)  # compiles the bytecode of every module the runs below import

@@ -36,11 +36,12 @@ import sympy
 
 from . import progress
 from .errors import ExactTransformerError, InputError
-from .files import Claim, Walkthrough, load
-from .graph import element_deps
-from .linalg import Matrix, shape
-from .numbers import format_exact, parse_number, sign, to_fixed, to_sig
-from .trace import Key, Step, Trace
+from .exact.linalg import Matrix, shape
+from .exact.parse import parse_number
+from .exact.printing import format_exact, sign, to_fixed, to_sig
+from .graph.graph import element_deps
+from .graph.trace import Key, Step, Trace
+from .io.files import Claim, Walkthrough, load
 
 VERDICTS = ("exact", "rounded", "truncated", "float", "drift", "carried", "wrong")
 """In the order they are tried (and the order "worst of" uses)."""

@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # during the imports is then a clean exit too.
         parser = build_parser()
         args = parser.parse_args(argv)
-        from .engine import ENV as ENGINE_ENV
+        from .graph.engine import ENV as ENGINE_ENV
     except SystemExit as exc:
         return int(exc.code or 0)
     except KeyboardInterrupt:
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doing = ""  # what was being done, read before watch() ends and forgets it
     saved = os.environ.get(ENGINE_ENV)
     try:
-        if engine is not None:  # --engine: for this run only (see exacttransformer.engine)
+        if engine is not None:  # --engine: for this run only (see exacttransformer.graph.engine)
             os.environ[ENGINE_ENV] = engine
         module = importlib.import_module(f"exacttransformer.commands.{args.command}")
         try:

@@ -31,3 +31,16 @@ class ComputationError(ExactTransformerError):
 
 class LimitError(ExactTransformerError):
     """An input that would take unbounded time or memory, refused before work starts."""
+
+
+def suggest(given: str, allowed: tuple[str, ...] | list[str]) -> str:
+    """A hint naming the nearest allowed spelling, then all of them.
+
+    >>> suggest("relu6", ("relu", "gelu", "silu"))
+    "did you mean 'relu'? (allowed: relu, gelu, silu)"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(given, list(allowed), n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}(allowed: {', '.join(allowed)})"

@@ -323,7 +323,7 @@ Key = tuple[str, "int | None", "int | None"]
 def walkthrough(m: CorpusModel, engine: str) -> tuple[str, dict]:
     """``walkthrough --format json --digits 15 --engine ENGINE`` of ``m``, in process, as the
     command does it: the backend that ran (``trace.backend``) and the JSON object."""
-    from exacttransformer.files import loads
+    from exacttransformer.io.files import loads
     from exacttransformer.render.jsonout import walkthrough_json
 
     trace = loads(m.text, f"{m.name}.toml").forward(engine=engine)
@@ -354,8 +354,8 @@ def reference_differences(m: CorpusModel, out: dict, tolerance: float = FLOAT_TO
 
     RoPE has no float reference (``reference.py`` refuses it): ``(0, [])``.
     """
-    from exacttransformer.files import loads
-    from exacttransformer.reference import reference_forward
+    from exacttransformer.graph.reference import reference_forward
+    from exacttransformer.io.files import loads
 
     w = loads(m.text, f"{m.name}.toml")
     if w.config.positional == "rope":

@@ -1,7 +1,7 @@
 """Shared hypothesis strategies: small exact numbers, matrices and whole random models.
 
 Models are built directly as ``(ModelConfig, Params, Inputs)``, the three arguments of
-:func:`exacttransformer.model.forward` and :func:`exacttransformer.reference.reference_forward`.
+:func:`exacttransformer.graph.forward.forward` and :func:`exacttransformer.graph.reference.reference_forward`.
 
 Sizes are kept where the exact engine is fast (measured on a 2-core machine):
 
@@ -38,12 +38,13 @@ from corpus import FACTORS, CorpusModel, Numbers, allowed, model_text, table
 from hypothesis import note, reject, settings
 from hypothesis import strategies as st
 
-from exacttransformer.config import ModelConfig
 from exacttransformer.errors import ComputationError
-from exacttransformer.linalg import Matrix
-from exacttransformer.model import Inputs, forward
-from exacttransformer.params import LayerParams, Params
-from exacttransformer.trace import Trace
+from exacttransformer.exact.linalg import Matrix
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LayerParams, Params
+from exacttransformer.graph.trace import Trace
 
 EPS = sympy.Rational(1, 100000)
 """PyTorch's default ``LayerNorm`` eps, the non-zero ``norm_eps`` the models use."""

@@ -12,7 +12,7 @@ from sympy import Integer as I
 from sympy import Rational, exp, sqrt
 
 import exacttransformer as et
-from exacttransformer.numbers import to_fixed, to_sig
+from exacttransformer.exact.printing import to_fixed, to_sig
 
 CAT = 1
 

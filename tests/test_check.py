@@ -250,7 +250,7 @@ toml_values = st.recursive(toml_scalars, lambda s: st.lists(s, max_size=3), max_
        st.dictionaries(st.sampled_from(["heads", "mask", "scale", "norm", "norm_eps"]),
                        toml_scalars, max_size=3))
 def test_fuzz_structured_files(inp: dict, weights: dict, model: dict) -> None:
-    from exacttransformer.files import _Loader
+    from exacttransformer.io.files import _Loader
 
     try:
         walk = _Loader("fuzz.toml").walkthrough({"input": inp, "weights": weights, "model": model})

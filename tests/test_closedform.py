@@ -14,10 +14,10 @@ from sympy.printing.str import StrPrinter
 from test_structured import random_block
 
 import exacttransformer as et
-from exacttransformer.backends import STRUCTURED
-from exacttransformer.closedform import ExactPrinter, closed_form, node_count
-from exacttransformer.lazy import DISPLAY_LIMIT, Lazy
-from exacttransformer.model import forward
+from exacttransformer.exact.backends import STRUCTURED
+from exacttransformer.exact.closedform import ExactPrinter, closed_form, node_count
+from exacttransformer.exact.lazy import DISPLAY_LIMIT, Lazy
+from exacttransformer.graph.forward import forward
 
 R = sympy.Rational
 

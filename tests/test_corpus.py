@@ -31,7 +31,7 @@ from hypothesis import given, note, reject
 from strategies import _OverTime, budget, journeys, time_limit
 
 from exacttransformer.errors import ComputationError
-from exacttransformer.files import loads
+from exacttransformer.io.files import loads
 
 SAFETY = 120.0
 """Seconds after which a corpus model's run is stopped and the test fails: far above the

@@ -23,32 +23,30 @@ from strategies import _OverTime, budget, matrices, rationals, time_limit, vecto
 from sympy import Integer as I
 from sympy import Rational as R
 
-from exacttransformer import logits as LG
-from exacttransformer.backends import EXACT
-from exacttransformer.config import ModelConfig
-from exacttransformer.decoding import (
+from exacttransformer.errors import ComputationError, InputError
+from exacttransformer.exact.backends import EXACT
+from exacttransformer.exact.linalg import Matrix
+from exacttransformer.exact.printing import compare, sign, to_float
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.decoding_nodes import KVCache, LanguageModel, beam_search, generate
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LayerParams, Params
+from exacttransformer.graph.reference import reference_forward
+from exacttransformer.graph.trace import Trace
+from exacttransformer.io.files import load, loads
+from exacttransformer.steps import logits as LG
+from exacttransformer.steps.decoding import (
     Choice,
     DecodingConfig,
-    KVCache,
-    LanguageModel,
     argmax,
-    beam_search,
     cdf,
     filtered,
-    generate,
     rank,
     sample,
     top_k,
     top_p,
 )
-from exacttransformer.errors import ComputationError, InputError
-from exacttransformer.files import load, loads
-from exacttransformer.linalg import Matrix
-from exacttransformer.model import Inputs, forward
-from exacttransformer.numbers import compare, sign, to_float
-from exacttransformer.params import LayerParams, Params
-from exacttransformer.reference import reference_forward
-from exacttransformer.trace import Trace
 
 REL = 1e-12
 """Float bound ``|exact − float| <= REL · max(1, |exact|)``: a softmax of at most a handful

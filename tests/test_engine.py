@@ -15,15 +15,9 @@ from strategies import time_limit
 
 import exacttransformer as et
 from exacttransformer.check import check
-from exacttransformer.engine import (
-    SYMPY_BUDGET,
-    OutgrewSympy,
-    SizeBudget,
-    choose,
-    named,
-)
-from exacttransformer.numbers import to_sig
-from exacttransformer.reference import reference_forward
+from exacttransformer.exact.printing import to_sig
+from exacttransformer.graph.engine import SYMPY_BUDGET, OutgrewSympy, SizeBudget, choose, named
+from exacttransformer.graph.reference import reference_forward
 
 EXAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("worked_examples").glob("*.toml"))
 

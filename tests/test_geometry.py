@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import sympy
 
-from exacttransformer.backends import EXACT
 from exacttransformer.cli import main
 from exacttransformer.errors import ComputationError
-from exacttransformer.files import load, loads
-from exacttransformer.geometry import analogy, cosine, cosine_matrix, nearest
-from exacttransformer.numbers import to_float
+from exacttransformer.exact.backends import EXACT
+from exacttransformer.exact.printing import to_float
+from exacttransformer.io.files import load, loads
+from exacttransformer.steps.geometry import analogy, cosine, cosine_matrix, nearest
 
 R, sqrt = sympy.Rational, sympy.sqrt
 ROOT = Path(__file__).parent.parent

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exacttransformer.errors import ComputationError
-from exacttransformer.interval import enclose
+from exacttransformer.exact.interval import enclose
 
 R = sympy.Rational
 

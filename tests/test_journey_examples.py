@@ -23,7 +23,7 @@ import pytest
 import sympy
 
 import exacttransformer as et
-from exacttransformer.trace import Trace
+from exacttransformer.graph.trace import Trace
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "worked_examples"

@@ -22,10 +22,11 @@ from strategies import budget, models
 import exacttransformer as et
 from exacttransformer.check import check
 from exacttransformer.cli import main
-from exacttransformer.model import forward
+from exacttransformer.graph.forward import forward
+from exacttransformer.render.document import Options
 from exacttransformer.render.forms import T, size, softmax_form, tex, width
 from exacttransformer.render.latex import escape, render_latex
-from exacttransformer.render.mathdoc import Options, build, inline
+from exacttransformer.render.mathdoc import build, inline
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = sorted((ROOT / "worked_examples").glob("*.toml"))

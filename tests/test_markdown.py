@@ -12,13 +12,7 @@ from hypothesis import strategies as st
 import exacttransformer as et
 from exacttransformer.check import check
 from exacttransformer.cli import main
-from exacttransformer.render.markdown import (
-    MarkdownTarget,
-    md_code,
-    md_escape,
-    md_prose,
-    render_markdown,
-)
+from exacttransformer.render.markdown import MarkdownTarget, md_code, md_escape, md_prose, render_markdown
 
 ROOT = Path(__file__).parent.parent
 TRICKY = ["$100", "50%", "a_b", "#1", "&", r"\input{/etc/passwd}", "{", "~", "^", "a`b"]
@@ -120,7 +114,7 @@ def test_jupyter_display() -> None:
 
 
 def test_float_traces_show_correctly_rounded_floats() -> None:
-    from exacttransformer.backends import FLOAT
+    from exacttransformer.exact.backends import FLOAT
 
     trace = et.load("cat").forward(FLOAT)
     md = trace._repr_markdown_()

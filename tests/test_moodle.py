@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from exacttransformer.cli import main
-from exacttransformer.numbers import parse_number, to_fixed
+from exacttransformer.exact.parse import parse_number
+from exacttransformer.exact.printing import to_fixed
 from exacttransformer.problems.generator import available
 from exacttransformer.problems.moodle import cdata
 

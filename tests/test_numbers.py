@@ -12,17 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exacttransformer.errors import ComputationError, LimitError, NumberError
-from exacttransformer.numbers import (
-    compare,
-    format_exact,
-    is_zero,
-    parse_number,
-    parse_value,
-    sign,
-    to_fixed,
-    to_float,
-    to_sig,
-)
+from exacttransformer.exact.parse import parse_number, parse_value
+from exacttransformer.exact.printing import compare, format_exact, is_zero, sign, to_fixed, to_float, to_sig
 
 R = sympy.Rational
 sqrt, exp = sympy.sqrt, sympy.exp

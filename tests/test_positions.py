@@ -21,15 +21,16 @@ from strategies import rationals
 from sympy import Integer as I
 from sympy import Rational as R
 
-from exacttransformer.backends import EXACT
-from exacttransformer.config import ModelConfig
 from exacttransformer.errors import InputError
-from exacttransformer.files import loads
-from exacttransformer.linalg import Matrix
-from exacttransformer.model import Inputs, forward
-from exacttransformer.numbers import sign, to_float
-from exacttransformer.params import Params
-from exacttransformer.positions import embed, learned, rope, rope_angles, sinusoidal
+from exacttransformer.exact.backends import EXACT
+from exacttransformer.exact.linalg import Matrix
+from exacttransformer.exact.printing import sign, to_float
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import Params
+from exacttransformer.io.files import loads
+from exacttransformer.steps.positions import embed, learned, rope, rope_angles, sinusoidal
 
 sin, cos = sympy.sin, sympy.cos
 

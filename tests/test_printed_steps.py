@@ -14,8 +14,8 @@ import sympy
 import exacttransformer as et
 from exacttransformer.check import check
 from exacttransformer.errors import ComputationError, InputError
+from exacttransformer.graph.reference import reference_forward
 from exacttransformer.numbers import to_float
-from exacttransformer.reference import reference_forward
 
 CAT = """
 [input]

@@ -20,18 +20,13 @@ from hypothesis import strategies as st
 import exacttransformer as et
 from exacttransformer.check import check
 from exacttransformer.cli import main
-from exacttransformer.numbers import format_exact, sign, to_fixed
+from exacttransformer.exact.printing import format_exact, sign, to_fixed
 from exacttransformer.problems import TOPICS, Request, generate, make_files
 from exacttransformer.problems import generator as G
-from exacttransformer.problems.constraints import (
-    ConstraintError,
-    Context,
-    conflicts,
-    declared,
-)
+from exacttransformer.problems.constraints import ConstraintError, Context, conflicts, declared
 from exacttransformer.problems.generator import Problem, available, variant_rng
 from exacttransformer.problems.roster import parse_roster
-from exacttransformer.problems.topics import DIFFICULTIES
+from exacttransformer.problems.specs import DIFFICULTIES
 
 ROOT = Path(__file__).parent.parent
 READY = tuple(t for t in TOPICS if available(t))

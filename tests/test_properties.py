@@ -2,7 +2,7 @@
 
 Two kinds of assertion, never mixed:
 
-- *float agreement* (the exact engine, its FLOAT backend and :mod:`exacttransformer.reference`):
+- *float agreement* (the exact engine, its FLOAT backend and :mod:`exacttransformer.graph.reference`):
   within the stated bound :data:`REL`, because the reference rounds;
 - *exact invariants* (softmax rows sum to 1, shift invariance, permutation equivariance,
   causality, layer-norm moments): ``==`` on sympy values, after ``sympy.together`` /
@@ -31,14 +31,15 @@ from strategies import (
     rationals,
 )
 
-from exacttransformer.backends import FLOAT
-from exacttransformer.config import ModelConfig
 from exacttransformer.errors import ComputationError
-from exacttransformer.model import Inputs, forward
-from exacttransformer.numbers import to_float
-from exacttransformer.params import LayerParams, Params
-from exacttransformer.reference import NAMES, reference_forward
-from exacttransformer.trace import Key, Trace
+from exacttransformer.exact.backends import FLOAT
+from exacttransformer.exact.printing import to_float
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LayerParams, Params
+from exacttransformer.graph.reference import NAMES, reference_forward
+from exacttransformer.graph.trace import Key, Trace
 
 REL = 1e-9
 """Float agreement bound: ``|exact - float| <= REL * max(1, largest |exact| in the node)``.
@@ -324,7 +325,7 @@ def test_layer_norm_without_eps_or_affine_has_mean_0_and_variance_1(x: tuple) ->
 
 
 def test_the_reference_and_engine_agree_on_the_cat_model() -> None:
-    from exacttransformer.files import load
+    from exacttransformer.io.files import load
 
     w = load("cat")
     trace = w.forward()

@@ -14,17 +14,17 @@ import sympy
 from sympy import Integer as I
 from sympy import Rational as R
 
-from exacttransformer.config import ModelConfig
-from exacttransformer.files import load
-from exacttransformer.model import Inputs
-from exacttransformer.params import LayerParams, Params
-from exacttransformer.reference import (
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LayerParams, Params
+from exacttransformer.graph.reference import (
     ACTIVATIONS,
     causal,
     layer_norm,
     reference_forward,
     reference_loss,
 )
+from exacttransformer.io.files import load
 
 REL = 1e-12
 """Bound for values computed in floats on both sides by a handful of operations: each side is

@@ -1,10 +1,10 @@
 """The structured engine's representation at scale (issue 7): row blocks, kept-whole entries,
 the planned 1/S collapse, visible sums of squares, lazily shown steps.
 
-Large models switch these on (a row over more than :data:`~exacttransformer.lazy.OUT_TERMS_LIMIT`
+Large models switch these on (a row over more than :data:`~exacttransformer.exact.rows.OUT_TERMS_LIMIT`
 monomials becomes a block), so here the limit is lowered to force them on small models, and
 the results are compared *exactly* with the representation they replace: the canonical
-expansion (:func:`~exacttransformer.lazy.expand`) of every value is the same, structurally, and
+expansion (:func:`~exacttransformer.exact.enclosure.expand`) of every value is the same, structurally, and
 the certified digits agree with plain sympy.  Under CI this file also runs with python-flint
 (``fmpq_mat`` blocks, ``arb_mat`` enclosures) and must give the same results.
 """
@@ -24,27 +24,30 @@ from hypothesis import given, note
 from strategies import Model, budget, exact_trace, models
 from test_structured import random_block, structured_trace
 
-from exacttransformer import lazy as L
-from exacttransformer.backends import STRUCTURED
 from exacttransformer.errors import ComputationError
-from exacttransformer.lazy import Lazy
-from exacttransformer.model import Inputs, forward
-from exacttransformer.numbers import to_sig
-from exacttransformer.trace import Step
+from exacttransformer.exact import enclosure as EN
+from exacttransformer.exact import lazy as L
+from exacttransformer.exact import rows as RW
+from exacttransformer.exact.backends import STRUCTURED
+from exacttransformer.exact.lazy import Lazy
+from exacttransformer.exact.printing import to_sig
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.trace import Step
 
 R = sympy.Rational
 
 
 @contextmanager
 def out_terms_limit(n: int) -> Iterator[None]:
-    saved = L.OUT_TERMS_LIMIT
-    L.OUT_TERMS_LIMIT = n
-    L._BASES.clear()
+    saved = RW.OUT_TERMS_LIMIT
+    RW.OUT_TERMS_LIMIT = n
+    RW._BASES.clear()
     try:
         yield
     finally:
-        L.OUT_TERMS_LIMIT = saved
-        L._BASES.clear()
+        RW.OUT_TERMS_LIMIT = saved
+        RW._BASES.clear()
 
 
 def row_of_atoms(rng: random.Random, width: int, atoms: list[Lazy]) -> list[Lazy]:
@@ -76,14 +79,14 @@ def test_a_row_block_has_exactly_the_terms_of_the_entry_by_entry_product(seed: i
     a = [row_of_atoms(rng, 10, atoms) for _ in range(3)]
     w = [[L.const(R(rng.randint(-4, 4), 4)) for _ in range(5)] for _ in range(10)]
     w[2] = [L.const(0)] * 5  # an input the weights ignore
-    out = L.matmul(a, w)
+    out = RW.matmul(a, w)
     for i, row in enumerate(a):
         # the block path: more monomials than the limit, too few to keep inputs whole
-        assert L.OUT_TERMS_LIMIT < len(L._basis(row)) <= L.DOT_TERMS_LIMIT * len(row)
+        assert RW.OUT_TERMS_LIMIT < len(RW._basis(row)) <= L.DOT_TERMS_LIMIT * len(row)
         for c in range(5):
-            expected = L.dot(row, [w[j][c] for j in range(10)])
+            expected = RW.dot(row, [w[j][c] for j in range(10)])
             got = block_arg(out[i][c])
-            assert isinstance(got, L._RowView)
+            assert isinstance(got, EN.RowView)
             assert got == expected  # structural: the same monomials, the same coefficients
             assert to_sig(out[i][c], 40) == to_sig(expected, 40)
 
@@ -93,12 +96,12 @@ def test_a_zero_column_of_a_block_is_proven_zero_and_an_unread_one_is_zero() -> 
     row: list[Lazy] = [L.total(atoms[3 * j:3 * j + 3]) for j in range(8)]
     # column 1 cancels (+1, -1 on equal inputs); column 2 reads no input at all
     row[1] = row[0]
-    assert len(L._basis(row)) > L.OUT_TERMS_LIMIT
+    assert len(RW._basis(row)) > RW.OUT_TERMS_LIMIT
     w = [[L.const(1), L.const(0), L.const(0)] for _ in range(8)]
     w[0][1], w[1][1] = L.const(1), L.const(-1)
-    out = L.matmul([row], w)
+    out = RW.matmul([row], w)
     hidden, unread = out[0][1], out[0][2]
-    assert isinstance(block_arg(hidden), L._RowView)
+    assert isinstance(block_arg(hidden), EN.RowView)
     assert STRUCTURED.sign(hidden) == 0
     assert to_sig(hidden, 10) == "0"
     assert STRUCTURED.sign(out[0][0]) == 1
@@ -110,9 +113,9 @@ def test_a_zero_column_of_a_block_is_proven_zero_and_an_unread_one_is_zero() -> 
 def test_a_row_that_is_a_list_changed_in_place_is_not_served_from_the_row_cache() -> None:
     a = [[L.exp(L.const(1)), L.const(2)]]
     w = [[L.const(1)], [L.const(1)]]
-    first = L.matmul(a, w)[0][0]
+    first = RW.matmul(a, w)[0][0]
     a[0][0] = L.exp(L.const(5))
-    second = L.matmul(a, w)[0][0]
+    second = RW.matmul(a, w)[0][0]
     assert first == L.exp(L.const(1)) + 2
     assert second == L.exp(L.const(5)) + 2
 
@@ -130,13 +133,13 @@ def test_a_square_is_positive_by_structure_only_when_it_is_real() -> None:
     positive = be.add(e, be.const(1))
     assert be.sign(positive) == 1
     root = be.sqrt(positive)
-    assert L._is_real(next(iter(root.atoms())))
+    assert EN._is_real(next(iter(root.atoms())))
     dev = be.sub(root, e)
-    assert L._structurally_positive(be.add(be.dot([dev], [dev]), be.const(1)))
+    assert EN._structurally_positive(be.add(be.dot([dev], [dev]), be.const(1)))
 
 
 def test_the_fixed_point_combination_encloses_exact_sums_with_negative_coefficients() -> None:
-    kernel = L._FixedKernel(40)
+    kernel = EN._FixedKernel(40)
     rng = random.Random(5)
     for _ in range(200):
         n = rng.randint(1, 6)
@@ -161,7 +164,7 @@ def test_a_variance_plus_a_positive_eps_is_positive_without_any_enclosure(
     def refuse(*args: object) -> None:
         raise AssertionError("the sign of a sum of squares plus eps needed an enclosure")
 
-    monkeypatch.setattr(L, "enclose_raw", refuse)
+    monkeypatch.setattr(EN, "enclose_raw", refuse)
     assert be.sign(be.add(var, be.const(R(1, 100000)))) == 1
     # A difference of squares is not visibly positive: that one is left to the enclosures.
     with pytest.raises(AssertionError, match="needed an enclosure"):
@@ -185,11 +188,11 @@ def test_an_even_power_of_a_zero_that_is_not_structural_is_proven_zero() -> None
 
 def test_a_long_softmax_row_times_a_constant_column_is_exactly_its_sum() -> None:
     be = STRUCTURED
-    n = 3 * L.OUT_TERMS_LIMIT  # longer than a block's limit: the row has a collapse plan
+    n = 3 * RW.OUT_TERMS_LIMIT  # longer than a block's limit: the row has a collapse plan
     e = [be.exp(be.const(R(k, 5))) for k in range(n)]
     s = be.total(e)
     weights = [be.div(x, s) for x in e]
-    out = L.matmul([weights], [[L.const(1), L.const(2)] for _ in range(n)])
+    out = RW.matmul([weights], [[L.const(1), L.const(2)] for _ in range(n)])
     assert out[0][0] == 1
     assert out[0][1] == 2
     g = be.sqrt(be.const(3))
@@ -205,7 +208,7 @@ def canonical(x: object) -> Lazy | None:
     if not isinstance(x, Lazy):
         return L.const(x)
     try:
-        return L.expand(x)
+        return EN.expand(x)
     except ComputationError:
         return None
 
@@ -243,7 +246,7 @@ def test_a_model_past_the_block_limit_is_unchanged_in_canonical_form() -> None:
     out_b = raw(with_blocks.get("out", 1, None))
     out_p = raw(without.get("out", 1, None))
     ffn_rows = raw(with_blocks.get("ffn_pre", 1, None))
-    assert any(isinstance(a.arg, L._RowView) for row in ffn_rows for x in row for a in x.atoms())
+    assert any(isinstance(a.arg, EN.RowView) for row in ffn_rows for x in row for a in x.atoms())
     for rb, rp in zip(out_b, out_p, strict=True):
         for b, p in zip(rb, rp, strict=True):
             assert to_sig(b, 30) == to_sig(p, 30)
@@ -251,7 +254,7 @@ def test_a_model_past_the_block_limit_is_unchanged_in_canonical_form() -> None:
     ffn_p = raw(without.get("ffn_pre", 0, None))
     for rb, rp in zip(ffn_b, ffn_p, strict=True):
         for b, p in zip(rb, rp, strict=True):
-            assert L.expand(b) == L.expand(p)
+            assert EN.expand(b) == EN.expand(p)
 
 
 def test_a_structured_step_is_shown_when_first_read_and_the_same_as_before() -> None:
@@ -281,7 +284,7 @@ def test_the_cyclic_collector_is_restored_after_a_structured_pass(enabled: bool)
         gc.enable() if enabled else gc.disable()
         forward(*args, backend=STRUCTURED)
         assert gc.isenabled() is enabled
-        assert not L._BASES  # the shared row bases served that pass only
+        assert not RW._BASES  # the shared row bases served that pass only
         bad = dataclasses.replace(args[0], norm_eps=R(0))
         zero_rows = (args[1], Inputs(given={("x", 0, None): ((R(1),) * 4,) * 2}))
         with pytest.raises(ComputationError):

@@ -1,4 +1,4 @@
-"""The structured exact engine (``exacttransformer.lazy``) against plain sympy, and its own rules.
+"""The structured exact engine (``exacttransformer.exact.lazy``) against plain sympy, and its own rules.
 
 Both engines are exact: on every small random model their values agree exactly (rationals with
 ``==``, the rest with ``==`` after sympy's simplification where that is small enough to finish)
@@ -20,17 +20,19 @@ from hypothesis import given, note, reject
 from strategies import EPS, Model, _OverTime, budget, exact_trace, models, time_limit
 
 import exacttransformer as et
-from exacttransformer import lazy as L
-from exacttransformer.backends import EXACT, STRUCTURED
 from exacttransformer.check import check
-from exacttransformer.config import ModelConfig
-from exacttransformer.engine import AUTO_THRESHOLD, choose, size
 from exacttransformer.errors import ComputationError
-from exacttransformer.lazy import Lazy
-from exacttransformer.model import Inputs, forward
-from exacttransformer.numbers import is_zero, to_float, to_sig
-from exacttransformer.params import LayerParams, Params
-from exacttransformer.reference import reference_forward
+from exacttransformer.exact import enclosure as EN
+from exacttransformer.exact import lazy as L
+from exacttransformer.exact.backends import EXACT, STRUCTURED
+from exacttransformer.exact.lazy import Lazy
+from exacttransformer.exact.printing import is_zero, to_float, to_sig
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.engine import AUTO_THRESHOLD, choose, size
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LayerParams, Params
+from exacttransformer.graph.reference import reference_forward
 
 DIGITS = 30
 
@@ -81,7 +83,7 @@ def test_structured_softmax_rows_sum_to_exactly_one(m: Model) -> None:
     for step in trace:
         if step.name in ("weights", "probs") and not step.given:
             for row in step.value:
-                total = L.total([L._lift(x) for x in row])
+                total = L.total([L.lift(x) for x in row])
                 assert total == 1, (step.key, row)
 
 
@@ -180,12 +182,12 @@ def test_a_zero_built_along_two_routes_is_proven_zero() -> None:
     diff = L.add(one_way, L.neg(other))
     assert diff != 0  # structurally different...
     assert is_zero(diff)  # ...and proven equal by the canonical form
-    assert L.sign(L.add(diff, L.const(Fraction(1, 10**40)))) == 1
+    assert EN.sign(L.add(diff, L.const(Fraction(1, 10**40)))) == 1
 
 
 def test_signs_are_proven_not_guessed() -> None:
     tiny = L.add(L.exp(L.const(Fraction(1, 10**30))), L.const(-1))
-    assert L.sign(tiny) == 1
+    assert EN.sign(tiny) == 1
     assert to_sig(tiny, 5) == "1.0000e-30"
 
 
@@ -263,7 +265,7 @@ def test_the_fixed_kernel_leaves_an_astronomical_exponential_unbounded() -> None
     """A wide interval at a low precision (here up to 2^200) has an exponential that no
     Python integer can hold: it is left unbounded (the certifying loop then raises the
     precision) instead of failing with OverflowError; tanh of it stays within [-1, 1]."""
-    k = L._FixedKernel(64)
+    k = EN._FixedKernel(64)
     huge = (-(1 << 264), 1 << 264)  # [-2^200, 2^200] in fixed point at 64 bits
     assert k.apply("exp", huge) is None
     lo, hi = k.apply("tanh", huge)

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exacttransformer.errors import InputError
-from exacttransformer.files import loads
-from exacttransformer.tokens import (
+from exacttransformer.io.files import loads
+from exacttransformer.steps.tokens import (
     Merge,
     bpe_vocabulary,
     encode_word,

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import given
 from strategies import Model, budget, exact_trace, models
 
-from exacttransformer.config import ModelConfig
-from exacttransformer.files import load
-from exacttransformer.model import Inputs
-from exacttransformer.numbers import to_float
-from exacttransformer.params import LayerParams, Params
-from exacttransformer.trace import Key, Trace
+from exacttransformer.exact.printing import to_float
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LayerParams, Params
+from exacttransformer.graph.trace import Key, Trace
+from exacttransformer.io.files import load
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -188,7 +188,7 @@ def test_a_pre_norm_gelu_block_with_a_bottom_right_causal_mask() -> None:
     x = ((I(1), I(2)), (I(3), I(-1)))
     x_kv = ((I(0), I(1)), (I(1), I(1)), (I(2), I(0)))
     inputs = Inputs(given={("x", 0, None): x, ("x_kv", None, None): x_kv})
-    from exacttransformer.model import forward
+    from exacttransformer.graph.forward import forward
 
     trace = forward(config, params, inputs)
     ours = torch_forward(config, params, inputs)

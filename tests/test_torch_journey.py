@@ -24,12 +24,12 @@ from strategies import Model, budget, exact_trace
 from test_training import MODEL_PARAMS, trainable_models, well_conditioned
 
 import exacttransformer as et
-from exacttransformer.config import ModelConfig
-from exacttransformer.files import load
-from exacttransformer.model import Inputs
-from exacttransformer.numbers import to_float
-from exacttransformer.params import LAYER_MATRICES, LAYER_VECTORS, Params
-from exacttransformer.trace import Trace
+from exacttransformer.exact.printing import to_float
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LAYER_MATRICES, LAYER_VECTORS, Params
+from exacttransformer.graph.trace import Trace
+from exacttransformer.io.files import load
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -28,16 +28,17 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 from strategies import EPS, Model, budget, configs, exact_trace, layer_params, matrices, rationals
 
-from exacttransformer import training as TR
-from exacttransformer.backends import EXACT, ExactBackend
 from exacttransformer.cli import main
-from exacttransformer.config import ModelConfig
-from exacttransformer.files import load, loads
-from exacttransformer.model import Inputs, forward
-from exacttransformer.numbers import sign, to_float
-from exacttransformer.params import LAYER_MATRICES, LAYER_VECTORS, LayerParams, Params
-from exacttransformer.reference import reference_forward, reference_loss
-from exacttransformer.trace import Trace
+from exacttransformer.exact.backends import EXACT, ExactBackend
+from exacttransformer.exact.printing import sign, to_float
+from exacttransformer.graph import training_nodes as TR
+from exacttransformer.graph.config import ModelConfig
+from exacttransformer.graph.forward import forward
+from exacttransformer.graph.model import Inputs
+from exacttransformer.graph.params import LAYER_MATRICES, LAYER_VECTORS, LayerParams, Params
+from exacttransformer.graph.reference import reference_forward, reference_loss
+from exacttransformer.graph.trace import Trace
+from exacttransformer.io.files import load, loads
 
 Z, R = sympy.Integer, sympy.Rational
 ROOT = Path(__file__).parent.parent

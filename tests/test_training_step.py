@@ -35,7 +35,7 @@ def reference_loss(walk: object, params: object) -> float:
     the reference's floats: log-sum-exp of the last row minus the target's logit)."""
     import math
 
-    from exacttransformer.reference import reference_forward
+    from exacttransformer.graph.reference import reference_forward
 
     logits = reference_forward(walk.config, params, walk.inputs)[("logits", None, None)]  # type: ignore[attr-defined]
     row = logits[-1]
@@ -48,7 +48,7 @@ def test_gradients_match_finite_differences_of_the_float_reference() -> None:
 
     import sympy
 
-    from exacttransformer.numbers import to_float
+    from exacttransformer.exact.printing import to_float
 
     walk = et.load(STEP)
     trace = walk.forward()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ..config import suggest
-from ..errors import InputError
+from ..errors import InputError, suggest
 
 MAX_DIGITS = 1000
 
@@ -35,7 +34,7 @@ def token_index(tokens: Sequence[str], text: str | None) -> int | None:
 
 
 def add_engine(p: argparse.ArgumentParser) -> None:
-    """``--engine``: which exact engine computes the trace (see exacttransformer.engine)."""
+    """``--engine``: which exact engine computes the trace (see exacttransformer.graph.engine)."""
     p.add_argument("--engine", choices=("auto", "sympy", "structured"), default=None,
                    help="exact engine: sympy trees, structured numbers for large models, or "
                         "auto by size (default; also EXACTTRANSFORMER_ENGINE)")

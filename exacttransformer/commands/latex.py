@@ -68,8 +68,8 @@ def claim_report(walk: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..files import load
-    from ..output import write_bytes, write_text
+    from ..io.files import load
+    from ..io.output import write_bytes, write_text
     from ..render.latex import render_latex
 
     if args.pdf and args.fragment:

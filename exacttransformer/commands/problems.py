@@ -25,7 +25,7 @@ def _seed(text: str) -> str:
 
 
 def _count(text: str) -> int:
-    from ..problems.topics import MAX_COUNT
+    from ..problems.specs import MAX_COUNT
 
     try:
         n = int(text)
@@ -48,7 +48,7 @@ def _jobs(text: str) -> int:
 
 def _size(option: str) -> Any:
     def parse(text: str) -> int:
-        from ..problems.topics import check_limits
+        from ..problems.specs import check_limits
 
         try:
             n = int(text)
@@ -62,7 +62,8 @@ def _size(option: str) -> Any:
 
 
 def add_parser(sub: Any) -> None:
-    from ..problems.topics import DIFFICULTIES, MAX_COUNT, TOPICS  # no sympy: --help stays quick
+    from ..problems.specs import DIFFICULTIES, MAX_COUNT
+    from ..problems.topics import TOPICS
 
     p = sub.add_parser(
         "problems", help="per-student problem sheets, solutions, key and Moodle quiz",

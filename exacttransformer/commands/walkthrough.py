@@ -22,8 +22,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..files import load
-    from ..output import write_text
+    from ..io.files import load
+    from ..io.output import write_text
 
     trace = load(args.file).forward()
     token = token_index(trace.tokens, args.token)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .topics import DIFFICULTIES, MAX_COUNT, TOPICS
+from .specs import DIFFICULTIES, MAX_COUNT
+from .topics import TOPICS
 
 if TYPE_CHECKING:
     from .generator import ProblemSet, Request, generate

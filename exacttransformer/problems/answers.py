@@ -24,8 +24,8 @@ from typing import Any
 
 import sympy
 
-from .. import __version__
-from ..numbers import format_exact, to_fixed
+from ..exact.printing import format_exact, to_fixed
+from ..version import __version__
 from .constraints import fixed
 from .generator import Part, Problem, ProblemSet, Request, Variant
 from .topics import TOPICS

@@ -44,10 +44,10 @@ from functools import lru_cache
 
 import sympy
 
-from ..numbers import compare, format_exact, sign, to_fixed
-from ..params import LAYER_MATRICES, LAYER_VECTORS, MODEL_MATRICES, MODEL_VECTORS
-from ..trace import Step, Trace
-from .topics import ConstraintError, Draft, PartSpec, Shape, Topic
+from ..exact.printing import compare, format_exact, sign, to_fixed
+from ..graph.params import LAYER_MATRICES, LAYER_VECTORS, MODEL_MATRICES, MODEL_VECTORS
+from ..graph.trace import Step, Trace
+from .specs import ConstraintError, Draft, PartSpec, Shape, Topic
 
 __all__ = ["Constraint", "ConstraintError", "Context", "conflicts", "declared", "fixed"]
 

@@ -7,7 +7,7 @@ roster's order, not on the other students, not on the other topics.  Re-running 
 late student reproduces exactly the sheet the others' run gave them.
 
 The search draws a topic's model stage by stage (:mod:`.topics`), writes it as a
-walkthrough file, loads that file with :func:`exacttransformer.files.loads`, runs the
+walkthrough file, loads that file with :func:`exacttransformer.io.files.loads`, runs the
 forward pass, and checks every declared constraint (:mod:`.constraints`) on the exact
 trace; a stage that fails is redrawn from the same random stream.  When no draw passes
 within :data:`MAX_ATTEMPTS`, the search stops with a :class:`ConstraintError` that names
@@ -34,10 +34,11 @@ from typing import Any
 import sympy
 
 from ..errors import ExactTransformerError, InputError
-from ..files import loads
-from ..trace import Step, Trace
+from ..graph.trace import Step, Trace
+from ..io.files import loads
 from .constraints import Constraint, ConstraintError, Context, conflicts, declared
-from .topics import MAX_COUNT, TOPICS, Draft, PartSpec, Shape, Topic, fill
+from .specs import MAX_COUNT, Draft, PartSpec, Shape, Topic, fill
+from .topics import TOPICS
 
 __all__ = ["MAX_COUNT", "ProblemSet", "Request", "generate", "make_variant", "variant_rng"]
 

@@ -26,7 +26,8 @@ from xml.sax.saxutils import escape as xml_escape
 
 from .answers import exact_text, key_rows, tolerance
 from .generator import Part, Problem, ProblemSet, Request, Variant
-from .topics import TOPICS, Given, Math, Piece, fill
+from .specs import Given, Math, Piece, fill
+from .topics import TOPICS
 
 PENALTY = "0.3333333"
 

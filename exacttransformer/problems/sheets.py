@@ -16,13 +16,14 @@ from fractions import Fraction
 
 import sympy
 
+from ..graph.trace import Trace
+from ..render.document import Options
 from ..render.forms import size, tex, width
 from ..render.latex import DOCUMENT_BUDGET, LatexTarget, code, escape, preamble, write_blocks
-from ..render.mathdoc import Options, step_blocks
-from ..trace import Trace
+from ..render.mathdoc import step_blocks
 from .answers import key_rows, tolerance
 from .generator import Part, Problem, ProblemSet, Request, Variant
-from .topics import Given, Math, Piece, fill
+from .specs import Given, Math, Piece, fill
 
 STRUT = r"\rule[-1.1em]{0pt}{2.6em}"
 """Keeps the rows of a matrix with full-size fractions apart (as ``latex`` does)."""

@@ -1,9 +1,9 @@
-"""Formulas, symbols and titles of the nodes a file asks for by name (:mod:`..asked`).
+"""Formulas, symbols and titles of the nodes a file asks for by name (:mod:`..graph.asked`).
 
 Layer: presentation, a helper of :mod:`.mathdoc` (LaTeX and Markdown).  Each function
-receives the document builder ``doc`` (a :class:`~.mathdoc.MathDoc`) and uses only its
+receives the document builder ``doc`` (a :class:`~.stepview.StepView`) and uses only its
 public helpers (``operand``, ``symbol``, ``piece``).  It returns ``(formula, pieces, notes)``
-as ``MathDoc``'s own ``_f_*`` methods do, or ``None`` when it has nothing special to say.
+as the builder's own ``_f_*`` methods (:mod:`.formulas`) do, or ``None`` when it has nothing special to say.
 Only the new nodes come here, so existing files render as before.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..asked import parse_statistic
-from ..trace import Step
+from ..graph.asked import parse_statistic
+from ..graph.trace import Step
 from .forms import size, tex
 
 PRODUCT = "_product"

@@ -31,7 +31,7 @@ from typing import Any
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..numbers import compare, node_count
+from ..exact.printing import compare, node_count
 
 SIZE_LIMIT = 60
 """Closed forms with more symbols than this are omitted (their decimals are shown)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..trace import Trace
+from ..graph.trace import Trace
 from .layout import layout
 
 

@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from ..trace import Trace
-from .mathdoc import (
+from ..graph.trace import Trace
+from .document import (
     Block,
     ClaimRow,
     ClaimsTable,
@@ -29,8 +29,8 @@ from .mathdoc import (
     Para,
     Run,
     Table,
-    build,
 )
+from .mathdoc import build
 
 PACKAGES = ("amsmath", "booktabs", "xcolor", "tikz")
 MAX_SUBSCRIPT = 12  # characters of a token shown as a subscript

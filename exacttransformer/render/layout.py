@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .. import progress
-from ..numbers import format_exact, to_sig
-from ..trace import Key, Step, Trace
+from ..exact.printing import format_exact, to_sig
+from ..graph.trace import Key, Step, Trace
 
 
 @lru_cache(maxsize=65536)

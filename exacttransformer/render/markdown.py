@@ -15,21 +15,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..trace import Trace
-from .mathdoc import (
-    Block,
-    ClaimsTable,
-    Display,
-    Heading,
-    Heatmap,
-    Items,
-    Options,
-    Para,
-    Run,
-    Table,
-    build,
-    step_blocks,
-)
+from ..graph.trace import Trace
+from .document import Block, ClaimsTable, Display, Heading, Heatmap, Items, Options, Para, Run, Table
+from .mathdoc import build, step_blocks
 
 _PLAIN = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
 _WORD_SAFE = re.compile(r"[A-Za-z0-9 .,:;=+*/()\[\]-]")

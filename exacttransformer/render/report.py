@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..check import MARKS, VERDICTS, ClaimResult, ElementResult, Report
-from ..numbers import format_exact, to_sig
+from ..exact.printing import format_exact, to_sig
 from .markdown import md_escape
 
 APPROX_DIGITS = 15

@@ -8,7 +8,7 @@ names (BPE pair counts) is printed under those names.
 
 from __future__ import annotations
 
-from ..trace import Key, Trace
+from ..graph.trace import Key, Trace
 from .layout import MatrixView, StepView, column_labels, layout, pair_labels
 
 LONG_OPERAND = 160

@@ -148,14 +148,6 @@ def test_each_model_file_holds_the_options_it_was_built_from(m: CorpusModel) -> 
 
 # --- every model, whole walkthrough ----------------------------------------------------------
 
-@pytest.mark.parametrize("m", corpus_params())
-def test_the_structured_engine_runs_the_whole_walkthrough_and_matches_the_float_reference(
-        m: CorpusModel) -> None:
-    backend, out = run(m, "structured")
-    assert backend == "structured"
-    assert_matches_reference(m, out)
-
-
 @pytest.mark.parametrize("m", LIGHT, ids=[m.name for m in LIGHT])
 def test_where_sympy_runs_today_both_engines_give_the_same_digits(m: CorpusModel) -> None:
     """Every certified digit of every node, ``--engine sympy`` against ``--engine structured``

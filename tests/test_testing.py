@@ -228,3 +228,39 @@ def test_wrong_shape_is_reported() -> None:
 def test_unknown_node_names_are_refused_with_a_suggestion() -> None:
     with pytest.raises(ValueError, match="did you mean 'weights'"):
         compare(loads(BUGGY), lambda m: {"wieghts": np.zeros((3, 3))})
+
+
+# --- the worked example -----------------------------------------------------------------------
+
+def test_worked_example_runs_and_its_docstring_shows_the_real_message() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "worked_examples" / "oracle_numpy_attention.py"
+    spec = importlib.util.spec_from_file_location("oracle_numpy_attention", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.test_attention_matches_the_exact_values()
+    example.test_attention_in_float32_matches_within_float32_tolerance()
+    example.test_scaling_by_d_model_is_caught_at_scaled_scores()
+    message = compare(example.MODEL, example.attention_scaled_by_d_model).message()
+    shown = "\n".join(line.strip() for line in (example.__doc__ or "").splitlines())
+    assert all(line.strip() in shown for line in message.splitlines())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_torch_tensors_are_accepted(dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+
+    def impl(m: ArrayModel) -> dict[str, Any]:
+        w = m.layers[0]
+        q, k = m.x @ w["W_Q"], m.x @ w["W_K"]
+        dk = q.shape[1] // m.heads
+        return {("scores", 0, 0): q[:, :dk] @ k[:, :dk].T, "q": torch.stack(
+            [q[:, h * dk:(h + 1) * dk] for h in range(m.heads)])}
+
+    report = compare(loads(BUGGY), impl, dtype=dtype, array="torch")
+    assert report.ok, report.message()
+    assert [s.label() for s in report.compared] == [
+        "q[layer 0, head 0]", "scores[layer 0, head 0]", "q[layer 0, head 1]"]  # trace order

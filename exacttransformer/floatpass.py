@@ -17,9 +17,9 @@ two arithmetics:
     divided by the width, ``exp``/``erf``/``tanh``/``sin``/``cos`` as :mod:`math` computes
     them in float64, rounded to the format.  Overflow gives infinities, ``0/0`` NaN.
 
-The only nodes not recomputed are the tables a program stores rather than computes (``ids``,
-``pos``, ``rope_angle``, ``sqrt_dk``, a numeric ``scale``) and given nodes: they, and every
-weight, are the exact values correctly rounded to the format.  Nodes past ``probs``
+The only nodes not recomputed are the tables a program stores rather than computes (``pos``,
+``rope_angle``, ``sqrt_dk``, a numeric ``scale``) and given nodes: they, and every weight, are
+the exact values correctly rounded to the format; token ``ids`` stay exact integers.  Nodes past ``probs``
 (decoding, the loss, gradients, geometry, BPE) are left out.
 
 >>> from exacttransformer.files import load
@@ -37,6 +37,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import numbers
+from .accuracy import PRECISIONS, enclosure
 from .floatformats import Format, round_to
 from .trace import Key, Trace
 
@@ -44,8 +45,9 @@ FloatMatrix = list[list[float]]
 
 ARITHMETICS = ("auto", "torch", "python")
 
-TABLES = frozenset(("ids", "pos", "rope_angle", "sqrt_dk"))
-"""Nodes a program keeps as stored numbers: rounded from their exact values, not recomputed."""
+TABLES = frozenset(("pos", "rope_angle", "sqrt_dk"))
+"""Nodes a program keeps as stored numbers: rounded from their exact values, not recomputed.
+(``ids`` are integers, kept exactly: bfloat16 could not index a row past 256.)"""
 
 
 def have_torch() -> bool:
@@ -80,13 +82,24 @@ def exact_fraction(x: Any) -> Fraction:
 def rounded(x: Any, fmt: Format) -> float:
     """An exact value (sympy, Lazy, int, Fraction) correctly rounded to ``fmt``.
 
-    A rational value is rounded directly; an irrational one through its certified float64
-    nearest value, which can differ from the direct rounding only when the value lies within
-    one float64 spacing of a halfway point of the narrower format.
+    A rational value is rounded directly; an irrational one is enclosed at rising precision
+    until both ends of the enclosure round to the same value of the format (an irrational
+    number is never a halfway point, so this ends).
+
+    >>> import sympy
+    >>> from exacttransformer.floatformats import FLOAT16
+    >>> rounded(sympy.exp(12), FLOAT16), rounded(sympy.sqrt(2), FLOAT16)
+    (inf, 1.4140625)
     """
     if isinstance(x, int | Fraction) or getattr(x, "is_Rational", False):
         return round_to(exact_fraction(x), fmt)
-    return round_to(numbers.to_float(x), fmt)
+    for prec in PRECISIONS:
+        box = enclosure(x, prec)
+        if box is not None:
+            lo, hi = round_to(box[0], fmt), round_to(box[1], fmt)
+            if lo == hi:
+                return lo
+    return round_to(numbers.to_float(x), fmt)  # pragma: no cover - beyond 3072 bits
 
 
 # --- the two arithmetics --------------------------------------------------------------------
@@ -107,6 +120,9 @@ class PythonFloats:
 
     def tolist(self, m: FloatMatrix) -> FloatMatrix:
         return [list(row) for row in m]
+
+    def ids(self, m: Sequence[Sequence[Any]]) -> FloatMatrix:
+        return [[float(int(x)) for x in row] for row in m]
 
     def _sum(self, xs: Sequence[float]) -> float:
         total = 0.0
@@ -252,6 +268,9 @@ class TorchFloats:
         out: FloatMatrix = m.to(self.torch.float64).tolist()
         return out
 
+    def ids(self, m: Sequence[Sequence[Any]]) -> Any:
+        return self.torch.tensor([[int(x) for x in row] for row in m], dtype=self.torch.long)
+
     def _mask(self, allowed: list[list[bool]]) -> Any:
         return self.torch.tensor(allowed, dtype=self.torch.bool)
 
@@ -320,7 +339,7 @@ class TorchFloats:
         return self.torch.cat(list(parts), dim=-1)
 
     def rows(self, table: Any, ids: Any) -> Any:
-        return table[ids[:, 0].to(self.torch.long)]
+        return table[ids[:, 0]]
 
     def rope(self, x: Any, angles: Any) -> Any:
         t = angles[:, : x.shape[1] // 2]
@@ -423,7 +442,9 @@ def float_pass(trace: Trace, fmt: Format, arithmetic_name: str = "auto") -> dict
     for step in trace.steps:
         kernel = KERNELS.get(step.name)
         constant = step.name in TABLES or (step.name == "scale" and not step.inputs)
-        if step.given or constant:
+        if step.name == "ids":
+            known[step.key] = ar.ids(step.value)
+        elif step.given or constant:
             known[step.key] = ar.const(step.value)
         elif kernel is not None and step.inputs and all(k in known for k in step.inputs):
             ins = [known[k] for k in step.inputs]

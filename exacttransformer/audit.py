@@ -4,7 +4,9 @@ Layer: reader (reads a trace; the float values come from :mod:`exacttransformer.
 the proven errors from :mod:`exacttransformer.accuracy`).  For every node of the forward pass
 and every format, :func:`audit` reports the worst entry's and the median entry's correct
 significant digits and relative errors against the exact values, and how many digits the
-worst entry lost at that node: the fewest digits among the node's inputs minus its own.  The
+worst entry lost at that node: the fewest digits among the node's inputs (at most the digits
+one rounding keeps, :func:`rounding_digits`) minus its own, so that rounding an exact value
+once is not counted as a loss but an overflow or a cancellation is.  The
 renderers give a text table, JSON, or a LaTeX document with a pgfplots figure of the digits
 along the trace (and a PNG when matplotlib is installed).
 
@@ -112,6 +114,16 @@ def _cell(step: Step, floats: list[list[float]]) -> Cell:
                 exact=numbers.to_sig(step.value[i][j], EXACT_DIGITS), value=floats[i][j])
 
 
+def rounding_digits(fmt: str) -> int:
+    """The correct digits one rounding to ``fmt`` keeps at least: ``floor(-log10 u)``.
+
+    >>> [rounding_digits(f) for f in FORMATS]
+    [15, 7, 2, 3]
+    """
+    u = FORMATS[fmt].unit_roundoff
+    return digits(Error(u, u))
+
+
 def _arithmetic_label(name: str) -> str:
     if name == "torch":
         import torch
@@ -142,7 +154,7 @@ def audit(trace: Trace, formats: Sequence[str] = tuple(FORMATS), nodes: Sequence
         for f in formats:
             cell = _cell(s, values[f][s.key])
             feeding = [cells[k][f].digits for k in s.inputs if k in cells and f in cells[k]]
-            lost = max(0, min(feeding) - cell.digits) if feeding else 0
+            lost = max(0, min(feeding + [rounding_digits(f)]) - cell.digits)
             cells[s.key][f] = Cell(cell.worst, cell.median, cell.index, cell.exact, cell.value, lost)
     rows = tuple(NodeAudit(s, cells[s.key]) for s in measured if s.key in wanted and cells[s.key])
     return Audit(title or trace.title, _arithmetic_label(arith), tuple(formats), rows)
@@ -181,7 +193,8 @@ def render_text(report: Audit, file: str = "") -> str:
         cells = "".join(_cell_text(n.cells[f]).ljust(cols[f]) for f in report.formats)
         out.append((n.label.ljust(width) + cells).rstrip())
     out.append("")
-    out.append("Where the digits are lost (the worst entry, from the node's inputs to the node):")
+    out.append("Where the digits are lost (the worst entry, from the node's inputs, or from one")
+    out.append("rounding when they are exact, to the node):")
     for f in report.formats:
         lines = [_loss_line(n, f) for n in report.losses(f)]
         out.append(f"{f}:" + ("" if lines else " no digits lost at any node"))

@@ -17,7 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import exacttransformer as et
-from exacttransformer.accuracy import ALL, Error, digits, relative_error, sci
+from exacttransformer.accuracy import Error, digits, relative_error, sci
 from exacttransformer.audit import audit, render_json, render_latex, render_text, rounding_digits
 from exacttransformer.cli import main
 from exacttransformer.floatformats import FLOAT16, FLOAT32, FLOAT64, round_to

@@ -124,6 +124,9 @@ class PythonFloats:
     def ids(self, m: Sequence[Sequence[Any]]) -> FloatMatrix:
         return [[float(int(x)) for x in row] for row in m]
 
+    def shape(self, m: FloatMatrix) -> tuple[int, int]:
+        return len(m), len(m[0]) if m else 0
+
     def _sum(self, xs: Sequence[float]) -> float:
         total = 0.0
         for i, x in enumerate(xs):
@@ -270,6 +273,9 @@ class TorchFloats:
 
     def ids(self, m: Sequence[Sequence[Any]]) -> Any:
         return self.torch.tensor([[int(x) for x in row] for row in m], dtype=self.torch.long)
+
+    def shape(self, m: Any) -> tuple[int, int]:
+        return int(m.shape[0]), int(m.shape[1])
 
     def _mask(self, allowed: list[list[bool]]) -> Any:
         return self.torch.tensor(allowed, dtype=self.torch.bool)
@@ -449,5 +455,7 @@ def float_pass(trace: Trace, fmt: Format, arithmetic_name: str = "auto") -> dict
         elif kernel is not None and step.inputs and all(k in known for k in step.inputs):
             ins = [known[k] for k in step.inputs]
             params = {label: ar.const(v) for label, v in step.operands[len(step.inputs):]}
-            known[step.key] = kernel(ar, trace.config, ins, params, step.shape)
+            # The mask's shape is the first input's (every masked node keeps its input's shape);
+            # reading step.shape would convert a structured value for display just for it.
+            known[step.key] = kernel(ar, trace.config, ins, params, ar.shape(ins[0]))
     return {k: ar.tolist(v) for k, v in known.items()}

@@ -28,6 +28,7 @@ are not drawn.  Run random models with ``walk.forward(engine="structured")``: sy
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
@@ -58,20 +59,6 @@ OPTIONS: dict[str, tuple[Any, ...]] = {
 Range = tuple[int, int]
 
 
-def _number(draw: st.DrawFn, values: int, denominators: Sequence[int]) -> str:
-    q = draw(st.sampled_from(list(denominators)))
-    k = draw(st.integers(-values * q, values * q))
-    x = Fraction(k, q)
-    if x.denominator == 1:
-        return str(x.numerator)
-    form = draw(st.sampled_from(["fraction", "decimal", "float"]))
-    terminating = all(p in (2, 5) for p in _primes(x.denominator))
-    if form == "fraction" or not terminating:
-        return f'"{x.numerator}/{x.denominator}"'
-    text = _decimal(x)
-    return text if form == "float" else f'"{text}"'
-
-
 def _primes(n: int) -> list[int]:
     out, p = [], 2
     while n > 1:
@@ -87,6 +74,30 @@ def _decimal(x: Fraction) -> str:
     while (x * 10 ** digits).denominator != 1:
         digits += 1
     return f"{float(x):.{digits}f}"
+
+
+def _forms(values: int, denominators: Sequence[int]) -> list[str]:
+    """Every number ``k/q`` with ``|k/q| <= values``, in each way a file may write it, simplest
+    first (so that hypothesis shrinks towards 0, 1, -1, ...)."""
+    seen = sorted({Fraction(k, q) for q in denominators for k in range(-values * q, values * q + 1)},
+                  key=lambda x: (x.denominator, abs(x), x < 0))
+    out: list[str] = []
+    for x in seen:
+        if x.denominator == 1:
+            out.append(str(x.numerator))
+            continue
+        out.append(f'"{x.numerator}/{x.denominator}"')
+        if all(p in (2, 5) for p in _primes(x.denominator)):
+            text = _decimal(x)
+            out += [f'"{text}"', text]  # a decimal string, a TOML float
+    return out
+
+
+_FORMS = functools.lru_cache(maxsize=64)(_forms)
+
+
+def _number(draw: st.DrawFn, values: int, denominators: Sequence[int]) -> str:
+    return draw(st.sampled_from(_FORMS(values, tuple(denominators))))
 
 
 def _matrix(draw: st.DrawFn, rows: int, cols: int, values: int, denominators: Sequence[int]) -> str:

@@ -13,13 +13,16 @@ trace order against the exact trace and reports the first that disagrees, with b
 :func:`assert_matches` raises ``AssertionError`` with that report.
 
 The tolerance of a node is ``SAFETY · u · max(s, a)``: ``u`` the unit roundoff of your dtype,
-``s`` the largest magnitude of the node's exact entries, and ``a`` the node's largest absolute
+``s`` the largest magnitude of the node's exact entries or of the terms they are sums of,
+carried along the graph (``|x| @ |W| + |b|`` for a projection, ``|a| + |b|`` for a residual:
+an entry that cancels to 0 is rounded, and inherits its inputs' errors, at the scale of its
+terms), and ``a`` the node's largest absolute
 error (proven, against the exact values) in float64 and float32 runs of the same model
 (:mod:`exacttransformer.floatpass`, Python floats rounded after every operation), each divided
 by its format's unit roundoff.  ``a / s`` is the node's
 *measured condition*: how much rounding errors grow on the way to it, for this model.  A value
-is reported only when it is proven outside the tolerance (the exact value is compared through
-its certified nearest float64, whose own error is counted against you).
+is reported only when it is proven outside the tolerance (its distance from an interval
+enclosure of the exact value exceeds it).
 
 >>> import exacttransformer as et
 >>> walk = et.load("cat")
@@ -34,14 +37,15 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
 
 from . import numbers
-from .accuracy import enclosure
+from .accuracy import PRECISIONS, enclosure
 from .config import ModelConfig, suggest
+from .errors import ComputationError
 from .files import Walkthrough, loads
 from .floatformats import FLOAT32, FLOAT64, FORMATS, round_to
 from .floatpass import float_pass, rounded
@@ -254,53 +258,111 @@ MEASURED = (FLOAT64, FLOAT32)
 """The formats of the runs that measure each node's condition."""
 
 
-def _abs_error(x: Any, f: float) -> Fraction | None:
-    """A proven upper bound on ``|f - x|`` (``None`` for an infinite or NaN ``f``)."""
+Box = tuple[Fraction, Fraction]
+
+
+def _box(x: Any) -> Box:
+    """An enclosure ``(lo, hi)`` of an exact entry (one interval evaluation, 128 bits or more)."""
+    for prec in (128,) + PRECISIONS[2:]:
+        box = enclosure(x, prec)
+        if box is not None:
+            return box
+    raise ComputationError(f"cannot enclose {str(x)[:60]}")
+
+
+def _far(f: float, box: Box) -> Fraction | None:
+    """A proven upper bound on ``|f - x|`` for ``x`` in ``box`` (``None`` for inf or NaN)."""
     if not math.isfinite(f):
-        return None
-    box = enclosure(x, 128)
-    if box is None:
         return None
     return max(abs(Fraction(f) - box[0]), abs(Fraction(f) - box[1]))
 
 
-def _tolerance(step: Step, runs: list[dict[Key, Any]], u: Fraction
-               ) -> tuple[Fraction, list[list[float]], float]:
-    """The node's tolerance, its entries' nearest float64s, and its measured condition."""
-    nearest = [[numbers.to_float(x) if not isinstance(x, int) else float(x) for x in r]
-               for r in step.value]
-    s = max((abs(Fraction(v)) for r in nearest for v in r), default=Fraction(0))
+def _near(f: float, box: Box) -> Fraction:
+    """A proven lower bound on ``|f - x|`` for ``x`` in ``box``."""
+    q = Fraction(f)
+    return Fraction(0) if box[0] <= q <= box[1] else min(abs(q - box[0]), abs(q - box[1]))
+
+
+def _abs_product(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> list[list[float]]:
+    """``|a| @ |b|``."""
+    cols = list(zip(*b, strict=True))
+    return [[math.fsum(abs(x * y) for x, y in zip(row, col, strict=True)) for col in cols]
+            for row in a]
+
+
+def _magnitudes(trace: Trace, run: Mapping[Key, Any]) -> dict[Key, list[list[float]]]:
+    """For each node, bounds on the size of the terms its entries are sums of, carried along
+    the graph: ``M(x) @ |W| + |b|`` for a projection, ``M(a) + M(b)`` for a residual,
+    ``M(q) @ M(k)ᵀ``, ``|weights| @ M(v)``; other nodes their float64 values' magnitudes.  An
+    entry that cancels to (nearly) 0 is still computed from terms this large, and rounds (and
+    inherits its inputs' rounding errors) at their scale."""
+    out: dict[Key, list[list[float]]] = {}
+    for step in trace.steps:
+        value = run.get(step.key)
+        if value is None:
+            continue
+        own = [[abs(x) for x in r] for r in value]
+        ins = [out.get(k) for k in step.inputs]
+        m = own
+        if step.inputs and all(v is not None for v in ins):
+            i0 = ins[0]
+            assert i0 is not None
+            params = {label: [[abs(rounded(x, FLOAT64)) for x in r] for r in mat]
+                      for label, mat in step.operands[len(step.inputs):]}
+            weight = next((w for label, w in params.items() if label.startswith("W")), None)
+            bias = next((b for label, b in params.items() if label.startswith("b")), None)
+            if len(ins) == 1 and step.name in ("x", "attn_in", "ffn_in", "out", "final", "concat"):
+                m = i0
+            elif step.name == "concat":
+                m = [[x for part in row for x in part] for row in zip(*ins, strict=True)]
+            elif len(ins) == 2 and step.name in ("x", "resid_mid", "resid_post"):
+                m = [[x + y for x, y in zip(ra, rb, strict=True)]
+                     for ra, rb in zip(i0, ins[1] or [], strict=True)]
+            elif step.name == "scores":
+                m = _abs_product(i0, list(zip(*(ins[1] or []), strict=True)))
+            elif step.name == "z":
+                m = _abs_product(i0, ins[1] or [])
+            elif step.name == "logits" and "E" in params:
+                m = _abs_product(i0, list(zip(*params["E"], strict=True)))
+            elif weight is not None and len(ins) == 1 and step.name != "embed":
+                m = _abs_product(i0, weight)
+                if bias is not None:
+                    m = [[x + b for x, b in zip(r, bias[0], strict=True)] for r in m]
+        out[step.key] = [[max(a, b) for a, b in zip(ra, rb, strict=True)]
+                         for ra, rb in zip(m, own, strict=True)]
+    return out
+
+
+def _tolerance(step: Step, boxes: list[list[Box]], runs: list[dict[Key, Any]],
+               terms: list[list[float]] | None, u: Fraction) -> tuple[Fraction, float]:
+    """The node's tolerance and its measured condition."""
+    s = max((max(abs(b[0]), abs(b[1])) for r in boxes for b in r), default=Fraction(0))
+    top = max((x for r in terms or [] for x in r), default=0.0)
+    s = max(s, Fraction(top) if math.isfinite(top) else Fraction(0))
     a = Fraction(0)
     for fmt, run in zip(MEASURED, runs, strict=True):
         values = run.get(step.key)
         if values is None:
             continue
-        errs = [_abs_error(x, f) for xr, fr in zip(step.value, values, strict=True)
-                for x, f in zip(xr, fr, strict=True)]
+        errs = [_far(f, b) for br, fr in zip(boxes, values, strict=True)
+                for b, f in zip(br, fr, strict=True)]
         if all(e is not None for e in errs):
             a = max([a] + [e / fmt.unit_roundoff for e in errs if e is not None])
-    scale = max(s, a)
     condition = float(a / s) if s else (math.inf if a else 1.0)
-    return SAFETY * u * scale, nearest, max(condition, 1.0)
+    return SAFETY * u * max(s, a), max(condition, 1.0)
 
 
-def _first_off(step: Step, mine: list[list[float]], nearest: list[list[float]],
+def _first_off(step: Step, mine: list[list[float]], boxes: list[list[Box]],
                tol: Fraction, condition: float) -> Disagreement | None:
-    for i, (r, er) in enumerate(zip(mine, nearest, strict=True)):
-        for j, (y, e) in enumerate(zip(r, er, strict=True)):
-            if math.isnan(y) or math.isinf(y):
-                off = True
-                diff = math.inf
-            else:
-                exact_err = abs(Fraction(e)) * FLOAT64.unit_roundoff  # |nearest - exact|
-                d = abs(Fraction(y) - Fraction(e))
-                off = d - exact_err > tol
-                diff = float(d)
-            if off:
+    for i, (r, br) in enumerate(zip(mine, boxes, strict=True)):
+        for j, (y, b) in enumerate(zip(r, br, strict=True)):
+            d = _near(y, b) if math.isfinite(y) else None
+            if d is None or d > tol:
                 x = step.value[i][j]
                 shown = numbers.to_sig(x, EXACT_DIGITS)
                 form = numbers.format_exact(x)
                 exact = shown if len(form) > 40 or form == shown else f"{shown} (= {form})"
+                diff = math.inf if d is None else float(d)
                 return Disagreement(step, (i, j), y, exact, diff, float(tol), condition)
     return None
 
@@ -326,6 +388,7 @@ def compare(walk: Walkthrough | str, impl: Callable[[ArrayModel], Mapping[Any, A
     order = {s.key: n for n, s in enumerate(trace.steps)}
     pairs.sort(key=lambda p: order[p[0].key])
     runs = [float_pass(trace, fmt, "python") for fmt in MEASURED]
+    terms = _magnitudes(trace, runs[0])
     u = FORMATS[dtype].unit_roundoff
     compared: list[Step] = []
     for step, data in pairs:
@@ -336,8 +399,9 @@ def compare(walk: Walkthrough | str, impl: Callable[[ArrayModel], Mapping[Any, A
             problem = f"your output has shape {_shape_of(data)}, the node is {rows}×{cols}"
             first = Disagreement(step, None, None, "", math.inf, 0.0, 1.0, problem)
             return OracleReport(dtype, tuple(compared), first)
-        tol, nearest, condition = _tolerance(step, runs, u)
-        off = _first_off(step, mine, nearest, tol, condition)
+        boxes = [[_box(x) for x in row] for row in step.value]
+        tol, condition = _tolerance(step, boxes, runs, terms.get(step.key), u)
+        off = _first_off(step, mine, boxes, tol, condition)
         if off is not None:
             return OracleReport(dtype, tuple(compared), off)
     return OracleReport(dtype, tuple(compared), None)

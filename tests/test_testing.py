@@ -159,9 +159,12 @@ def float32_block(m: ArrayModel) -> dict[str, Any]:
     return {k: v for k, v in block(m).items()}
 
 
+# A plain softmax of logits beyond 88 overflows float32 (the oracle rightly reports the NaN),
+# so the float32 implementation is run on stable softmaxes.
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(models(tokens=(1, 3), d_model=(2, 3), heads=(1, 2), d_head=(1, 2), d_ff=(1, 2),
-              layers=(1, 1), options={**NO_ROPE, "activation": ["relu", "none", "silu"]}))
+              layers=(1, 1), options={**NO_ROPE, "activation": ["relu", "none", "silu"],
+                                      "softmax": ["stable"]}))
 def test_a_correct_float32_implementation_passes(walk: Any) -> None:
     report = compare(walk, float32_block, dtype="float32", trace=walk.forward(engine="structured"))
     assert report.ok, report.message()

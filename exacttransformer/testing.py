@@ -164,7 +164,7 @@ class Disagreement:
                 f"  yours: {self.yours!r} ({dtype})\n"
                 f"  exact: {self.exact}\n"
                 f"  |difference| = {self.difference:.3g} > tolerance {self.tolerance:.3g} "
-                f"({SAFETY} · u · max|exact| · condition {self.condition:.3g}, u = 2^-"
+                f"({SAFETY} · u · max|terms| · condition {self.condition:.3g}, u = 2^-"
                 f"{FORMATS[dtype].precision})")
 
 

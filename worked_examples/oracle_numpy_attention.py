@@ -13,7 +13,7 @@ with its exact value, and prints both numbers:
     node scaled_scores[layer 0, head 0] disagrees with its exact value at entry [0, 0]:
       yours: 1.5 (float64)
       exact: 2.12132034356 (= 3*sqrt(2)/2)
-      |difference| = 0.621 > tolerance 2.01e-14 (32 · u · max|exact| · condition 1, u = 2^-53)
+      |difference| = 0.621 > tolerance 2.01e-14 (32 · u · max|terms| · condition 1, u = 2^-53)
     agreeing before it: q[layer 0, head 0], k[layer 0, head 0], scores[layer 0, head 0]
 
 (``q``, ``k`` and ``scores`` of head 0 agree: the mistake is the scaling, nothing before it.)

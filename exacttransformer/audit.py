@@ -20,6 +20,7 @@ along the trace (and a PNG when matplotlib is installed).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,7 +268,10 @@ def render_latex(report: Audit, file: str = "") -> str:
         r"\usepackage{pgfplots}",
         r"\pgfplotsset{compat=1.16}",
         r"\begin{document}",
-        r"\section*{Float-error audit: " + escape(file or report.title or "the model") + "}",
+        # The file's name, not its path: a path (a checkout in a deep folder) need not fit a
+        # line, and the document should not depend on where the file was.
+        r"\section*{Float-error audit: "
+        + escape(os.path.basename(file) or report.title or "the model") + "}",
         "Arithmetic: " + escape(report.arithmetic) + ". Correct significant digits are "
         r"$\lfloor -\log_{10}(\text{relative error}) \rfloor$, proven against the exact values.",
         "",

@@ -226,8 +226,13 @@ def test_cli_writes_once_and_needs_force(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_document_compiles(tmp_path: Path) -> None:
+    # Under a long folder name: the document names the file, wherever it is.
+    deep = tmp_path / "a_checkout_in_a_rather_long_folder_name" / "worked_examples_copy"
+    deep.mkdir(parents=True)
+    model = deep / LAYER_NORM.name
+    model.write_bytes(LAYER_NORM.read_bytes())
     out = tmp_path / "audit.tex"
-    assert main(["audit", str(LAYER_NORM), "--format", "latex", "--floats", "python",
+    assert main(["audit", str(model), "--format", "latex", "--floats", "python",
                  "-o", str(out)]) == 0
     run = subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode",
                           "-no-shell-escape", out.name], cwd=tmp_path, capture_output=True,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from . import progress
 from .errors import ComputationError, ExactTransformerError
 
-COMMANDS = ("walkthrough", "check", "latex", "problems")
+COMMANDS = ("walkthrough", "check", "latex", "problems", "audit")
 """Sub-command modules in ``exacttransformer.commands``, in the order ``--help`` lists them."""
 
 

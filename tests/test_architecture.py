@@ -20,7 +20,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("steps",),                                           # 2 pure steps
     ("graph",),                                           # 3 the named graph
     ("io",),                                              # 4 files in and out
-    ("check", "render", "problems", "commands", "cli"),   # 5 front ends
+    ("check", "render", "problems", "commands", "cli",    # 5 front ends
+     "audit", "testing", "modelfiles"),
     ("__init__", "__main__", "numbers"),                  # 6 the public facades
 )
 """The layers, lowest first, each by its folders or top-level modules under the package."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +74,21 @@ def test_output_file_is_written_whole_and_not_overwritten(
     assert run(["walkthrough", "cat", "-o", str(target), "--force"], capsys)[0] == 0
     assert target.read_bytes() == first  # deterministic
     assert [p.name for p in tmp_path.iterdir()] == ["cat.txt"]  # no temporary left behind
+
+
+def test_a_device_or_pipe_is_never_replaced_even_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files are written by renaming a temporary file over the target, which would turn
+    ``-o /dev/null --force`` into a regular file where the device was."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    status, _, err = run(["walkthrough", "cat", "-o", str(fifo), "--force"], capsys)
+    assert status == 2 and "is not a regular file" in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    status, _, err = run(["walkthrough", "cat", "-o", os.devnull, "--force"], capsys)
+    assert status == 2 and "is not a regular file" in err
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
 
 
 BAD = {

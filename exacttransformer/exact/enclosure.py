@@ -476,7 +476,7 @@ def proven_zero(x: Lazy) -> bool:
     """True when ``x`` is zero structurally or in canonical form; False when not proven."""
     if not x.terms:
         return True
-    if _known_sign(x):  # nonzero by structure (a sum of exponentials) or already proven
+    if known_sign(x):  # nonzero by structure (a sum of exponentials) or already proven
         return False
     try:
         return not expand(x).terms
@@ -515,23 +515,18 @@ def _positive_atom(a: Atom) -> bool:
     denominator, a layer norm's ``var + eps``)."""
     if a.kind in _POSITIVE_KINDS:
         return True
-    return a.kind in ("inv", "sqrt") and a.arg is not None and _known_sign(a.arg) == 1
+    return a.kind in ("inv", "sqrt") and a.arg is not None and known_sign(a.arg) == 1
 
 
-def _known_sign(x: Lazy) -> int | None:
-    """The sign of ``x`` where it is known without an enclosure, else None."""
+def known_sign(x: Lazy) -> int | None:
+    """The sign of ``x`` where it is known without an enclosure (a rational, a sign already
+    proven, a sum of exponentials), else None."""
     r = x.rational()
     if r is not None:
         return (r > 0) - (r < 0)
     if x._sign is not None:
         return x._sign
     return 1 if _structurally_positive(x) else None
-
-
-def known_sign(x: Lazy) -> int | None:
-    """The sign of ``x`` where it is known without an enclosure (a rational, a sign already
-    proven, a sum of exponentials), else None."""
-    return _known_sign(x)
 
 
 def _is_real(a: Atom) -> bool:
@@ -548,7 +543,7 @@ def _is_real(a: Atom) -> bool:
     if not all(_is_real(b) for b in arg.atoms()):
         return False
     if a.kind in ("sqrt", "log", "inv"):
-        known = _known_sign(arg)
+        known = known_sign(arg)
         if known is None or {"sqrt": known < 0, "log": known <= 0, "inv": known == 0}[a.kind]:
             return False
     a._real = True

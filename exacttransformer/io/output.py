@@ -26,6 +26,10 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = Fals
     target = os.fspath(path)
     if os.path.isdir(target):
         raise InputError("is a directory; give a file name", file=target)
+    if os.path.exists(target) and not os.path.isfile(target):
+        # A device, a pipe or a socket: renaming over it would replace it (even /dev/null).
+        raise InputError("is not a regular file; give a file name, or leave out -o to print",
+                         file=target)
     if os.path.exists(target) and not force:
         raise InputError("already exists; use --force to overwrite it", file=target)
     folder = os.path.dirname(os.path.abspath(target))

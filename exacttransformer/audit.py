@@ -10,7 +10,7 @@ once is not counted as a loss but an overflow or a cancellation is.  The
 renderers give a text table, JSON, or a LaTeX document with a pgfplots figure of the digits
 along the trace (and a PNG when matplotlib is installed).
 
->>> from exacttransformer.files import load
+>>> from exacttransformer.io.files import load
 >>> report = audit(load("cat").forward(), ("float16",), arithmetic="python")
 >>> cell = report.node("weights", 0, 0).cells["float16"]
 >>> cell.digits, cell.median_digits, sci(cell.worst)

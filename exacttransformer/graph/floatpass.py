@@ -22,8 +22,8 @@ The only nodes not recomputed are the tables a program stores rather than comput
 the exact values correctly rounded to the format; token ``ids`` stay exact integers.  Nodes past ``probs``
 (decoding, the loss, gradients, geometry, BPE) are left out.
 
->>> from exacttransformer.files import load
->>> from exacttransformer.floatformats import FLOAT16
+>>> from exacttransformer.io.files import load
+>>> from exacttransformer.exact.floatformats import FLOAT16
 >>> values = float_pass(load("cat").forward(), FLOAT16, "python")
 >>> values[("out", 0, None)][1]
 [7.0, 10.0, 5.0, 6.0]
@@ -87,7 +87,7 @@ def rounded(x: Any, fmt: Format) -> float:
     number is never a halfway point, so this ends).
 
     >>> import sympy
-    >>> from exacttransformer.floatformats import FLOAT16
+    >>> from exacttransformer.exact.floatformats import FLOAT16
     >>> rounded(sympy.exp(12), FLOAT16), rounded(sympy.sqrt(2), FLOAT16)
     (inf, 1.4140625)
     """

@@ -17,7 +17,7 @@ from strategies import time_limit
 import exacttransformer as et
 from exacttransformer.check import check
 from exacttransformer.exact.printing import to_sig
-from exacttransformer.graph.engine import SYMPY_BUDGET, OutgrewSympy, SizeBudget, choose, named
+from exacttransformer.graph.engine import SYMPY_BUDGET, OutgrewSympy, SizeBudget, choose
 from exacttransformer.graph.reference import reference_forward
 
 EXAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("worked_examples").glob("*.toml"))
@@ -84,7 +84,3 @@ def test_the_checker_replays_on_the_engine_that_made_the_trace() -> None:
     assert report.trace.backend == "structured"
     assert [c.verdict for c in report.claims] == ["rounded"]
 
-
-def test_named_backends() -> None:
-    assert named("structured").name == "structured"
-    assert named("exact").name == "exact"

@@ -149,8 +149,3 @@ def run(attempt: Attempt, config: Any, params: Any, inputs: Any, engine: str | N
         return attempt(EXACT, SizeBudget())
     except OutgrewSympy:
         return attempt(STRUCTURED, None)  # type: ignore[arg-type]
-
-
-def named(name: str) -> Backend:
-    """The backend a trace names (``trace.backend``): ``exact`` or ``structured``."""
-    return STRUCTURED if name == "structured" else EXACT  # type: ignore[return-value]
